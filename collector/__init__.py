@@ -1,0 +1,1 @@
+"""minewatch collector: polls pools and miners, checks permits, writes InfluxDB."""

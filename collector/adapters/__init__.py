@@ -1,0 +1,1 @@
+"""The source interface, the explicit registry and the shared HTTP client."""

@@ -1,0 +1,83 @@
+"""The one interface a source implements, and the context it is given."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from collector.adapters.http import HttpClient
+from collector.errors import RateLimited, SourceError
+from collector.models import SectionIssue
+from collector.ratelimit import RateBudget
+
+SnapshotT_co = TypeVar("SnapshotT_co", covariant=True)
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What a source may touch: its HTTP client, the clock, a logger and the account it polls."""
+
+    http: HttpClient
+    clock: Clock
+    log: logging.Logger
+    target: str
+    coin: str
+
+
+T = TypeVar("T")
+
+
+class SectionCollector:
+    """Fetches the optional sections of a poll: a failure becomes a `SectionIssue`, not a failed poll.
+
+    A rate limit still fails the whole poll: the runner backs off, and asking the other endpoints of the
+    same pool would only dig deeper.
+    """
+
+    def __init__(self) -> None:
+        self.issues: list[SectionIssue] = []
+
+    def fetch(self, section: str, fetch: Callable[[], T]) -> T | None:
+        """Return `fetch()`, or None (the section is missing) after recording why it failed."""
+        try:
+            return fetch()
+        except RateLimited:
+            raise
+        except SourceError as exc:
+            self.issues.append(SectionIssue(section, exc.kind, str(exc)))
+            return None
+
+
+class Source(Protocol[SnapshotT_co]):
+    """A source of one normalized snapshot per poll.
+
+    Args:
+        settings: an instance of `settings_model`, validated at start-up without network.
+        ctx: the injected dependencies.
+
+    `collect()` fetches and normalizes; it raises `SourceError` subclasses and never sleeps, never writes to a
+    sink, and never turns a failure into zeros.
+    """
+
+    kind: ClassVar[str]
+    settings_model: ClassVar[type[BaseModel]]
+    default_budget: ClassVar[RateBudget]
+
+    def __init__(self, settings: BaseModel, ctx: SourceContext) -> None: ...
+
+    def collect(self) -> SnapshotT_co: ...
+
+    @staticmethod
+    def budget_key(settings: BaseModel) -> str:
+        """Name the scope the pool's rate limit applies to (a credential or a host) for this account."""
+        ...
+
+    @staticmethod
+    def requests_per_poll(settings: BaseModel) -> int:
+        """How many requests one `collect()` makes, so the config check can warn about unmeetable intervals."""
+        ...

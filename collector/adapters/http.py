@@ -1,0 +1,167 @@
+"""The HTTP client every pool source uses: timeouts, rate budget, size limit, errors mapped to typed errors.
+
+One `requests.Session` per pool host is shared by the accounts on that host (connection pooling); each
+account gets its own `HttpClient` with its own poll deadline, so one hung pool never holds up another.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+from collector.errors import AuthFailed, BadResponse, RateLimited, SourceError, Unreachable
+from collector.ratelimit import TokenBucket
+from collector.redact import Redactor
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def loads_json(body: bytes, *, what: str) -> Any:
+    """Decode a JSON body; trailing NUL bytes are tolerated, NaN/Infinity and invalid UTF-8 are not."""
+    try:
+        text = body.rstrip(b"\x00 \r\n\t").decode("utf-8")
+        return json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadResponse(f"{what}: invalid JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Read a Retry-After header given in seconds; HTTP dates and garbage give None (back off instead)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 86_400 else None
+
+
+class HttpClient:
+    """GET/POST JSON for one target with a per-poll deadline and a shared rate bucket."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        *,
+        redact: Redactor,
+        bucket: TokenBucket | None = None,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 15.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._session = session
+        self._redact = redact
+        self._bucket = bucket
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._max_body_bytes = max_body_bytes
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._deadline = float("inf")
+        self.requests_made = 0
+
+    def start_poll(self, timeout_s: float) -> None:
+        """Begin a poll that must finish within `timeout_s` seconds (rate waits and requests included)."""
+        self._deadline = self._monotonic() + timeout_s
+
+    def get_json(
+        self, url: str, *, headers: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None
+    ) -> Any:
+        """GET `url` and return its decoded JSON body."""
+        return self.request_json("GET", url, headers=headers, params=params)
+
+    def post_json(self, url: str, *, body: Any, headers: Mapping[str, str] | None = None) -> Any:
+        """POST a JSON body to `url` and return the decoded JSON answer."""
+        return self.request_json("POST", url, headers=headers, json_body=body)
+
+    def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Send one request and return its JSON, or raise the typed error its failure maps to."""
+        shown = self._redact(url)
+        self._wait_for_budget()
+        remaining = self._deadline - self._monotonic()
+        if remaining <= 0:
+            raise Unreachable(f"{method} {shown}: poll deadline passed before the request")
+        timeout = (min(self._connect_timeout_s, remaining), min(self._read_timeout_s, remaining))
+        self.requests_made += 1
+        try:
+            with self._session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                params=params,
+                json=json_body,
+                timeout=timeout,
+                stream=True,
+                # A redirect to another host would carry a pool's own auth header (requests strips only
+                # Authorization); pool APIs do not redirect, so a 3xx is a bad response.
+                allow_redirects=False,
+            ) as response:
+                self._raise_for_status(response, method, shown)
+                body = self._read_body(response, method, shown)
+        except requests.Timeout:
+            raise Unreachable(f"{method} {shown}: timed out") from None
+        except requests.ConnectionError as exc:
+            reason = type(exc.__context__ or exc).__name__
+            raise Unreachable(f"{method} {shown}: connection failed ({reason})") from None
+        except requests.RequestException as exc:
+            raise Unreachable(f"{method} {shown}: request failed ({type(exc).__name__})") from None
+        return loads_json(body, what=f"{method} {shown}")
+
+    def _wait_for_budget(self) -> None:
+        if self._bucket is None:
+            return
+        wait = self._bucket.reserve(self._deadline)
+        if wait > 0:
+            self._sleep(wait)
+
+    def _raise_for_status(self, response: requests.Response, method: str, shown: str) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        where = f"{method} {shown}: HTTP {status}"
+        error: SourceError
+        if status in (401, 403):
+            error = AuthFailed(f"{where}: credentials rejected")
+        elif status == 429:
+            error = RateLimited(
+                f"{where}: rate limited", retry_after=retry_after_seconds(response.headers.get("Retry-After"))
+            )
+        elif status >= 500:
+            error = Unreachable(f"{where}: server error")
+        elif status < 400:
+            error = BadResponse(f"{where}: unexpected redirect (not followed)")
+        else:
+            error = BadResponse(f"{where}: unexpected status")
+        raise error
+
+    def _read_body(self, response: requests.Response, method: str, shown: str) -> bytes:
+        """Read what each receive brings (read1), so the deadline is checked however slowly bytes trickle in."""
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := response.raw.read1(_CHUNK, decode_content=True):
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise BadResponse(f"{method} {shown}: body larger than {self._max_body_bytes} bytes, cut off")
+            if self._monotonic() > self._deadline:
+                raise Unreachable(f"{method} {shown}: poll deadline passed while reading the body")
+            chunks.append(chunk)
+        return b"".join(chunks)

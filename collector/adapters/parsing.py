@@ -1,0 +1,118 @@
+"""Typed accessors for pool payloads: each raises BadResponse naming the path, none invents a value.
+
+Pools send numbers as JSON numbers or as strings, and sometimes null for "not known"; these helpers accept
+what the reference documents and nothing else (no booleans as numbers, no NaN, no negative counts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from collector.errors import BadResponse
+from collector.units import UnitError, coins_to_sats
+
+Payload = Mapping[str, Any]
+
+
+def mapping(value: Any, where: str) -> Payload:
+    """`value` as a JSON object."""
+    if not isinstance(value, Mapping):
+        raise BadResponse(f"{where}: expected an object, got {_type_name(value)}")
+    return value
+
+
+def sequence(value: Any, where: str) -> Sequence[Any]:
+    """`value` as a JSON array."""
+    if not isinstance(value, list):
+        raise BadResponse(f"{where}: expected an array, got {_type_name(value)}")
+    return value
+
+
+def field(obj: Payload, key: str, where: str) -> Any:
+    """A required key."""
+    if key not in obj:
+        raise BadResponse(f"{where}: missing {key!r}")
+    return obj[key]
+
+
+def number(obj: Payload, key: str, where: str, *, required: bool = False) -> float | None:
+    """A finite, non-negative number given as a JSON number or a numeric string; None if absent or null."""
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise BadResponse(f"{where}: missing {key!r}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise BadResponse(f"{where}.{key}: expected a number, got {_type_name(value)}")
+    try:
+        result = float(value)
+    except (ValueError, OverflowError):
+        raise BadResponse(f"{where}.{key}: not a number: {str(value)[:40]!r}") from None
+    if not math.isfinite(result) or result < 0:
+        raise BadResponse(f"{where}.{key}: not a finite non-negative number: {str(value)[:40]!r}")
+    return result
+
+
+def integer(obj: Payload, key: str, where: str, *, required: bool = False) -> int | None:
+    """A non-negative whole number (JSON integer, integral float, or digit string); None if absent or null."""
+    raw = obj.get(key)
+    if type(raw) is int and raw >= 0:  # exact, also above 2**53 where a float would round
+        return raw
+    value = number(obj, key, where, required=required)
+    if value is None:
+        return None
+    if not value.is_integer():
+        raise BadResponse(f"{where}.{key}: expected a whole number, got {obj.get(key)!r}")
+    return int(value)
+
+
+def required_integer(obj: Payload, key: str, where: str) -> int:
+    """Like `integer`, for a key that must be present."""
+    value = integer(obj, key, where, required=True)
+    if value is None:  # unreachable: required=True raises instead
+        raise BadResponse(f"{where}: missing {key!r}")
+    return value
+
+
+def text(obj: Payload, key: str, where: str, *, required: bool = False) -> str | None:
+    """A string; None if absent or null."""
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise BadResponse(f"{where}: missing {key!r}")
+        return None
+    if not isinstance(value, str):
+        raise BadResponse(f"{where}.{key}: expected a string, got {_type_name(value)}")
+    return value
+
+
+def sats(obj: Payload, key: str, where: str, *, required: bool = False) -> int | None:
+    """A coin amount (decimal string or JSON number in whole coins) converted exactly to 1e-8 units."""
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise BadResponse(f"{where}: missing {key!r}")
+        return None
+    try:
+        return coins_to_sats(value)
+    except UnitError as exc:
+        raise BadResponse(f"{where}.{key}: {exc}") from None
+
+
+def required_sats(obj: Payload, key: str, where: str) -> int:
+    """Like `sats`, for a key that must be present."""
+    value = sats(obj, key, where, required=True)
+    if value is None:  # unreachable: required=True raises instead
+        raise BadResponse(f"{where}: missing {key!r}")
+    return value
+
+
+def scaled(value: float | None, factor: float) -> float | None:
+    """Multiply a possibly-missing number by a unit factor."""
+    return None if value is None else value * factor
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

@@ -1,0 +1,232 @@
+"""The composition root: config -> sources -> HTTP clients -> runner -> scheduler -> sink. Nothing else builds."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from collector.adapters.base import SourceContext
+from collector.adapters.http import HttpClient
+from collector.adapters.registry import SourceRegistry
+from collector.config import AppConfig, Group, InfluxConfig
+from collector.errors import StorageError
+from collector.group_facts import group_fact_lines
+from collector.ratelimit import BudgetBook
+from collector.redact import Redactor
+from collector.runner import PollResult, PoolTarget, Runner
+from collector.scheduler import Scheduler
+from collector.sinks.base import Sink
+from collector.sinks.influx import InfluxSink, V1Transport, V2Transport
+from collector.state import StateStore
+
+T = TypeVar("T")
+USER_AGENT = "minewatch/0.1 (+https://github.com/minewatch)"
+
+
+@dataclass
+class Collector:
+    """Everything one collector process runs: its targets, the runner and the shared state."""
+
+    config: AppConfig
+    targets: list[PoolTarget]
+    runner: Runner
+    state: StateStore
+    sink: Sink
+    clock: Callable[[], float]
+    selected: frozenset[str] | None = None
+
+    def groups(self) -> list[Group]:
+        """The groups this collector polls (all, or its shard, or the one asked for)."""
+        return [g for g in self.config.groups if self.selected is None or g.id in self.selected]
+
+    def write_group_facts(self, group: Group) -> None:
+        """Write the group's `permit` and `site` points for now."""
+        self.sink.write(group_fact_lines(group, self.config.regions.bans, int(self.clock())))
+
+
+def _session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def build_targets(
+    config: AppConfig,
+    sources: SourceRegistry,
+    *,
+    redactor: Redactor,
+    clock: Callable[[], float],
+    log: logging.Logger,
+    selected: frozenset[str] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> list[PoolTarget]:
+    """One target per pool account: a source instance with its own HTTP client over a shared session."""
+    sessions: dict[str, requests.Session] = {}
+    budgets = BudgetBook(monotonic)
+    schedule = config.main.schedule
+    targets = []
+    for group in config.groups:
+        if selected is not None and group.id not in selected:
+            continue
+        for account in group.accounts:
+            source_class = sources[account.kind]
+            settings = account.settings
+            host = urlsplit(getattr(settings, "base_url", "")).netloc
+            session = sessions.setdefault(host, _session(max(10, schedule.workers)))
+            budget = sources.budget_for(account.kind, config.main.rate_budgets.get(account.kind))
+            http = HttpClient(
+                session,
+                redact=redactor,
+                bucket=budgets.bucket(source_class.budget_key(settings), budget),
+                read_timeout_s=schedule.timeout_s,
+                monotonic=monotonic,
+            )
+            ctx = SourceContext(
+                http=http,
+                clock=clock,
+                log=log.getChild(f"{account.kind}.{group.id}.{account.id}"),
+                target=account.id,
+                coin=account.coin,
+            )
+            targets.append(PoolTarget(group=group, account=account, source=source_class(settings, ctx), http=http))
+    return targets
+
+
+def build_collector(
+    config: AppConfig,
+    sources: SourceRegistry,
+    sink: Sink,
+    *,
+    redactor: Redactor,
+    log: logging.Logger,
+    clock: Callable[[], float] = time.time,
+    selected: frozenset[str] | None = None,
+) -> Collector:
+    """Wire a collector around an already-built sink."""
+    state = StateStore()
+    schedule = config.main.schedule
+    runner = Runner(sink, state, clock=clock, interval_s=schedule.interval_s, timeout_s=schedule.timeout_s, log=log)
+    targets = build_targets(config, sources, redactor=redactor, clock=clock, log=log, selected=selected)
+    return Collector(
+        config=config, targets=targets, runner=runner, state=state, sink=sink, clock=clock, selected=selected
+    )
+
+
+def build_influx_sink(settings: InfluxConfig, redactor: Redactor, log: logging.Logger) -> InfluxSink:
+    """The InfluxDB sink the config asks for (v1 /write by default, or v2 through influxdb-client)."""
+    transport: V1Transport | V2Transport
+    if settings.api == "v2":
+        transport = V2Transport(
+            settings.url,
+            org=settings.org or "",
+            bucket=settings.bucket or "",
+            token=settings.secret("token") or "",
+            timeout_s=settings.timeout_s,
+            redact=redactor,
+        )
+    else:
+        transport = V1Transport(
+            settings.url,
+            settings.database,
+            retention_policy=settings.retention_policy,
+            username=settings.username,
+            password=settings.secret("password"),
+            token=settings.secret("token"),
+            timeout_s=settings.timeout_s,
+            redact=redactor,
+        )
+    return InfluxSink(
+        transport,
+        batch_size=settings.batch_size,
+        flush_interval_s=settings.flush_interval_s,
+        max_buffered_lines=settings.max_buffered_lines,
+        log=log.getChild("influxdb"),
+    )
+
+
+class DatabaseSetup:
+    """Creates the v1 database once InfluxDB answers; until then writes wait in the sink's buffer."""
+
+    def __init__(self, sink: InfluxSink, log: logging.Logger) -> None:
+        self._transport = sink.transport if isinstance(sink.transport, V1Transport) else None
+        self._log = log
+        self.done = self._transport is None
+
+    def __call__(self) -> bool:
+        """Try once; True when the database exists (or the v2 API, which needs none, is used)."""
+        if self.done or self._transport is None:
+            return True
+        try:
+            self._transport.ensure_database()
+        except StorageError as exc:
+            self._log.warning("InfluxDB database not ready yet: %s", exc)
+            return False
+        self.done = True
+        return True
+
+
+def collect_once(collector: Collector, *, workers: int = 32) -> list[PollResult]:
+    """Poll every target once, concurrently, and write each group's permit and site points."""
+    for group in collector.groups():
+        collector.write_group_facts(group)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(collector.targets)))) as pool:
+        return list(pool.map(collector.runner.poll, collector.targets))
+
+
+def run_scheduled(
+    collector: Collector,
+    *,
+    log: logging.Logger,
+    stop: threading.Event,
+    setup_database: DatabaseSetup | None = None,
+    shutdown_timeout_s: float = 20.0,
+) -> Scheduler:
+    """Schedule every target and each group's facts; return once `stop` is set and the jobs have finished."""
+    schedule = collector.config.main.schedule
+    scheduler = Scheduler(
+        interval_s=schedule.interval_s,
+        workers=schedule.workers,
+        misfire_grace_s=schedule.misfire_grace_s,
+        log=log,
+        now=lambda: datetime.fromtimestamp(collector.clock(), UTC),
+    )
+    if setup_database is not None and not setup_database():
+        scheduler.add("storage/database", setup_database)
+    for target in collector.targets:
+        scheduler.add(target.key, _bind(collector.runner.poll, target))
+    for group in collector.groups():
+        scheduler.add(f"{group.id}/facts", _bind(collector.write_group_facts, group))
+    scheduler.start()
+    log.info("scheduled %d jobs every %g s", scheduler.job_count, schedule.interval_s)
+    stop.wait()
+    log.info("stopping: waiting for running polls (at most %g s)", shutdown_timeout_s)
+    finisher = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+    finisher.start()
+    finisher.join(shutdown_timeout_s)
+    return scheduler
+
+
+def _bind(function: Callable[[T], object], argument: T) -> Callable[[], None]:
+    def job() -> None:
+        function(argument)
+
+    return job
+
+
+def summarize(results: Sequence[PollResult]) -> tuple[int, int]:
+    """(succeeded, failed) counts."""
+    failed = sum(1 for r in results if not r.success)
+    return len(results) - failed, failed

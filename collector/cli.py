@@ -1,0 +1,185 @@
+"""The `minewatch` command line. Bad input exits 2 with a message; it never prints a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from collector.adapters.registry import pool_sources
+from collector.config import AppConfig, ConfigInvalid, default_config_path, load_config
+from collector.redact import RedactingFilter, Redactor
+from collector.sharding import ShardError, parse_shard, shard_of
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _setup_logging(redactor: Redactor, level: str, stream: TextIO) -> logging.Logger:
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter(redactor))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # APScheduler logs every job execution at INFO; keep its warnings (missed runs) only.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    return logging.getLogger("minewatch")
+
+
+def _load(path: Path | None, redactor: Redactor, stderr: TextIO) -> AppConfig | None:
+    config_path = path or default_config_path()
+    try:
+        config = load_config(config_path, pool_sources(), redactor=redactor)
+    except ConfigInvalid as invalid:
+        for error in invalid.errors:
+            print(f"minewatch: config error: {redactor(str(error))}", file=stderr)
+        return None
+    for warning in config.warnings:
+        print(f"minewatch: warning: {warning}", file=stderr)
+    return config
+
+
+def cmd_check_config(args: argparse.Namespace, redactor: Redactor) -> int:
+    config = _load(args.config, redactor, sys.stderr)
+    if config is None:
+        return EXIT_USAGE
+    accounts = sum(len(g.accounts) for g in config.groups)
+    print(f"{config.path}: ok: {len(config.groups)} groups, {accounts} pool accounts, {len(config.regions.bans)} bans")
+    return EXIT_OK
+
+
+def cmd_collect(args: argparse.Namespace, redactor: Redactor) -> int:
+    from collector.app import build_collector, build_influx_sink, collect_once, summarize
+    from collector.sinks.base import Sink, StdoutSink
+
+    if not args.once:
+        print("minewatch: collect needs --once (use `minewatch run` for the daemon)", file=sys.stderr)
+        return EXIT_USAGE
+    log = _setup_logging(redactor, args.log_level, sys.stderr)
+    config = _load(args.config, redactor, sys.stderr)
+    if config is None:
+        return EXIT_USAGE
+    if args.group is not None and args.group not in {g.id for g in config.groups}:
+        print(f"minewatch: no group {args.group!r} in {config.path}", file=sys.stderr)
+        return EXIT_USAGE
+    sink: Sink = StdoutSink(sys.stdout) if args.print else build_influx_sink(config.main.influxdb, redactor, log)
+    if not args.print:
+        sink.start()  # type: ignore[attr-defined]
+    selected = None if args.group is None else frozenset({args.group})
+    collector = build_collector(config, pool_sources(), sink, redactor=redactor, log=log, selected=selected)
+    results = collect_once(collector)
+    sink.close()
+    ok, failed = summarize(results)
+    for result in results:
+        if not result.success:
+            print(
+                f"minewatch: {result.key}: {result.error_kind}: {redactor(result.message or '')}",
+                file=sys.stderr,
+            )
+    print(f"minewatch: polled {len(results)} sources: {ok} ok, {failed} failed", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from collector.app import DatabaseSetup, build_collector, build_influx_sink, run_scheduled
+
+    try:
+        shard = None if args.shard is None else parse_shard(args.shard)
+    except ShardError as exc:
+        print(f"minewatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    log = _setup_logging(redactor, args.log_level, sys.stderr)
+    config = _load(args.config, redactor, sys.stderr)
+    if config is None:
+        return EXIT_USAGE
+    selected = None
+    if shard is not None:
+        index, count = shard
+        selected = frozenset(g.id for g in config.groups if shard_of(g.id, count) == index)
+        log.info("shard %d/%d: %d of %d groups", index, count, len(selected), len(config.groups))
+    sink = build_influx_sink(config.main.influxdb, redactor, log)
+    sink.start()
+    collector = build_collector(config, pool_sources(), sink, redactor=redactor, log=log, selected=selected)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("minewatch run: %d groups, %d pool accounts", len(config.groups), len(collector.targets))
+    run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log))
+    flushed = sink.flush(timeout_s=10.0)
+    sink.close()
+    log.info("stopped%s", "" if flushed else " (some points were still buffered)")
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace, redactor: Redactor) -> int:
+    from simulator.scenario import ScenarioError
+    from simulator.server import run
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"minewatch: --listen wants HOST:PORT, got {args.listen!r}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        run(args.scenario, host, int(port), allow_external=args.allow_external)
+    except (ScenarioError, ValueError) as exc:
+        print(f"minewatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"minewatch: cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minewatch", description="Watch mining groups against their permits.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            help="main config file (default: $MINEWATCH_CONFIG, then config/minewatch.toml)",
+        )
+        p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+        return p
+
+    with_config(sub.add_parser("check-config", help="validate the configuration")).set_defaults(func=cmd_check_config)
+    run = with_config(sub.add_parser("run", help="the daemon: poll on schedule, write InfluxDB"))
+    run.add_argument("--shard", metavar="I/N", help="poll only the groups of shard I of N (0-based)")
+    run.set_defaults(func=cmd_run)
+    collect = with_config(sub.add_parser("collect", help="poll every source once"))
+    collect.add_argument("--once", action="store_true", help="poll once and exit (required)")
+    collect.add_argument("--print", action="store_true", help="print line protocol to stdout instead of writing")
+    collect.add_argument("--group", help="only this group id")
+    collect.set_defaults(func=cmd_collect)
+    simulate = sub.add_parser("simulate", help="serve simulated pool APIs on loopback")
+    simulate.add_argument("--scenario", type=Path, default=Path("simulator/scenarios/demo.toml"))
+    simulate.add_argument("--listen", default="127.0.0.1:18400", help="HOST:PORT (default 127.0.0.1:18400)")
+    simulate.add_argument(
+        "--allow-external", action="store_true", help="allow a non-loopback --listen address (containers only)"
+    )
+    simulate.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `minewatch` console script."""
+    args = build_parser().parse_args(argv)
+    redactor = Redactor()
+    try:
+        code: int = args.func(args, redactor)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Permit rules and the regional ban calendar (pure functions)."""

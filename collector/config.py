@@ -1,0 +1,588 @@
+"""The configuration: main file, one file per group, the regional ban calendar. Validated once, at start-up.
+
+Loading reads files and resolves secrets; everything else is pure validation. Every problem is reported as
+`file: key.path: reason`, all of them at once, never with a traceback and never with a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from collector.adapters.registry import SourceRegistry
+from collector.addresses import is_valid_btc_address, normalize_address
+from collector.errors import ConfigError
+from collector.redact import Redactor
+from collector.secrets import SecretMissing, WithSecrets
+from collector.units import UnitError, parse_hashrate, parse_power
+
+DEFAULT_CONFIG = Path("config/minewatch.toml")
+CONFIG_ENV = "MINEWATCH_CONFIG"
+
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_REGION = r"^[A-Z]{2}-[A-Z0-9]{1,3}$"
+_TICKER = r"^[A-Z0-9]{2,10}$"
+
+
+def _quantity(parser: Any) -> Any:
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parser(value)
+            except UnitError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    return BeforeValidator(parse)
+
+
+Hashrate = Annotated[float, _quantity(parse_hashrate), Field(ge=0)]
+Power = Annotated[float, _quantity(parse_power), Field(ge=0)]
+Slug = Annotated[str, Field(pattern=_SLUG)]
+RegionCode = Annotated[str, Field(pattern=_REGION)]
+Ticker = Annotated[str, Field(pattern=_TICKER)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo in a permit must not pass silently. inf and nan are not numbers here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _zone(name: object) -> str:
+    if not isinstance(name, str):
+        raise ValueError(f"expected an IANA time zone name, got {type(name).__name__}")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Moscow)") from None
+    return name
+
+
+TimeZone = Annotated[str, BeforeValidator(_zone)]
+
+
+# --- main file -------------------------------------------------------------------------------------------
+
+
+class InfluxConfig(WithSecrets):
+    """Where points go. `api = "v1"` (/write + InfluxQL) works on InfluxDB 1.x, 2.x and 3.x."""
+
+    secret_names = ("password", "token")
+
+    url: str = "http://127.0.0.1:8086"
+    api: Literal["v1", "v2"] = "v1"
+    database: str = "minewatch"
+    retention_policy: str | None = None
+    org: str | None = None
+    bucket: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    token_env: str | None = None
+    token_file: str | None = None
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    batch_size: int = Field(5000, ge=1, le=100_000)
+    flush_interval_s: float = Field(1.0, gt=0, le=60)
+    max_buffered_lines: int = Field(100_000, ge=1000)
+
+    @model_validator(mode="after")
+    def _v2_needs_bucket(self) -> InfluxConfig:
+        if self.api == "v2" and not (self.org and self.bucket and (self.token_env or self.token_file)):
+            raise ValueError('api = "v2" needs org, bucket and token_env or token_file')
+        return self
+
+
+class ScheduleConfig(Strict):
+    """How often every source is polled and how long one poll may take."""
+
+    interval_s: float = Field(60.0, ge=5, le=86_400)
+    timeout_s: float = Field(20.0, gt=0)
+    misfire_grace_s: int = Field(30, ge=1)
+    workers: int = Field(32, ge=1, le=1024)
+    timezone: TimeZone = "UTC"
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> ScheduleConfig:
+        if self.timeout_s >= self.interval_s:
+            raise ValueError(f"timeout_s ({self.timeout_s:g}) must be shorter than interval_s ({self.interval_s:g})")
+        return self
+
+
+class RegistryConfig(Strict):
+    """Where the group files and the ban calendar are, relative to the main file."""
+
+    groups_dir: str = "groups"
+    regions_file: str = "regions.toml"
+
+
+class RateBudgetOverride(Strict):
+    """Replace a pool's default rate budget (e.g. a negotiated higher limit)."""
+
+    requests_per_minute: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class MainConfig(Strict):
+    """The main file: storage, schedule, where the registry lives, per-pool budget overrides."""
+
+    influxdb: InfluxConfig = InfluxConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    registry: RegistryConfig = RegistryConfig()
+    rate_budgets: dict[str, RateBudgetOverride] = {}
+
+
+# --- group files -----------------------------------------------------------------------------------------
+
+
+class Site(Strict):
+    """One mining site: where it is (ISO 3166-2 region, optional OKTMO municipality) and its grid connection."""
+
+    id: Slug
+    region: RegionCode
+    timezone: TimeZone
+    oktmo: Annotated[str, Field(pattern=r"^\d{8}(\d{3})?$")] | None = None
+    address: str | None = None
+    capacity: Power | None = None
+    isolated_generation: bool = False
+
+
+class DeclaredDevice(Strict):
+    """A line of declared equipment: `count` devices of one model at one site."""
+
+    id: Slug
+    site: str
+    model: str
+    count: int = Field(1, ge=1)
+    rated_power: Power | None = None
+    max_hashrate: Hashrate | None = None
+
+
+class BlackoutWindow(Strict):
+    """A group-specific window during which mining is not allowed, in the site's local time (no offset)."""
+
+    start: datetime
+    end: datetime
+    sites: list[str] = []
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _local_and_ordered(self) -> BlackoutWindow:
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("write start and end in the site's local time, without an offset")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class PermitVersion(Strict):
+    """One version of a group's permit: what it may do between `valid_from` and `valid_to` (inclusive days)."""
+
+    version: str = Field(min_length=1, max_length=64)
+    valid_from: date
+    valid_to: date | None = None
+    coins: list[Ticker] = Field(min_length=1)
+    pools: list[str] = Field(min_length=1)
+    stratum_hosts: list[str] = []
+    user_patterns: list[str] = []
+    max_hashrate: Hashrate | None = None
+    max_power: Power | None = None
+    payout_addresses: list[str] = []
+    regions: list[RegionCode] = []
+    registered_devices: int | None = Field(None, ge=0)
+    disposal_channels: list[str] = []
+    blackouts: list[BlackoutWindow] = []
+
+    @field_validator("coins", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return [c.upper() if isinstance(c, str) else c for c in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PermitVersion:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        return self
+
+
+class PoolAccountCommon(BaseModel):
+    """The keys every pool account has; the rest belong to the pool kind's own settings model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: Slug
+    kind: str
+    site: str | None = None
+    coin: Ticker = "BTC"
+
+    @field_validator("coin", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class GroupFile(Strict):
+    """A group file as written: identity, sites, equipment, pool accounts, permit versions."""
+
+    id: Slug
+    legal_name: str = Field(min_length=1)
+    inn: Annotated[str, Field(pattern=r"^\d{10}(\d{2})?$")]
+    ogrn: Annotated[str, Field(pattern=r"^\d{13}(\d{2})?$")] | None = None
+    register_record: str = Field(min_length=1)
+    register_status: Literal["active", "excluded", "pending"] = "active"
+    timezone: TimeZone = "Europe/Moscow"
+    sites: list[Site] = Field(min_length=1)
+    devices: list[DeclaredDevice] = []
+    pool_accounts: list[PoolAccountCommon] = []
+    permits: list[PermitVersion] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class PoolAccount:
+    """A validated pool account: common keys plus the pool kind's settings (secrets resolved)."""
+
+    group_id: str
+    id: str
+    kind: str
+    site: str | None
+    coin: str
+    settings: WithSecrets
+
+    @property
+    def target(self) -> str:
+        """The `target` tag: unique within the group, never a secret."""
+        return f"{self.kind}/{self.id}"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A validated group: the file's content with pool accounts bound to their source settings."""
+
+    spec: GroupFile
+    accounts: tuple[PoolAccount, ...]
+    source_file: Path
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def permit_at(self, moment: datetime) -> PermitVersion | None:
+        """The permit version in force at `moment`, judged by the calendar day in the group's time zone."""
+        day = moment.astimezone(ZoneInfo(self.spec.timezone)).date()
+        for permit in self.spec.permits:
+            if permit.valid_from <= day and (permit.valid_to is None or day <= permit.valid_to):
+                return permit
+        return None
+
+
+# --- ban calendar ----------------------------------------------------------------------------------------
+
+
+class Ban(Strict):
+    """A regional ban: `full` (all year) or `seasonal` (every year from season_start to season_end)."""
+
+    id: str
+    kind: Literal["full", "seasonal"]
+    regions: list[RegionCode] = Field(min_length=1)
+    oktmo: list[str] = []
+    municipal_only: bool = False
+    valid_from: date
+    valid_to: date | None = None
+    season_start: Annotated[str, Field(pattern=r"^\d\d-\d\d$")] | None = None
+    season_end: Annotated[str, Field(pattern=r"^\d\d-\d\d$")] | None = None
+    status: Literal["in_force", "announced"] = "in_force"
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _season(self) -> Ban:
+        if self.kind == "seasonal" and not (self.season_start and self.season_end):
+            raise ValueError("a seasonal ban needs season_start and season_end (MM-DD)")
+        return self
+
+
+class RegionsFile(Strict):
+    """The regional ban calendar."""
+
+    bans: list[Ban] = []
+
+
+# --- the loaded whole -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything minewatch needs to run, validated."""
+
+    main: MainConfig
+    groups: tuple[Group, ...]
+    regions: RegionsFile
+    path: Path
+    warnings: tuple[str, ...] = field(default=())
+
+    def group(self, group_id: str) -> Group:
+        for group in self.groups:
+            if group.id == group_id:
+                return group
+        raise KeyError(group_id)
+
+
+class ConfigInvalid(Exception):
+    """One or more `ConfigError`s found while loading."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`$MINEWATCH_CONFIG`, else `config/minewatch.toml`."""
+    env = os.environ if environ is None else environ
+    return Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else DEFAULT_CONFIG
+
+
+def load_config(
+    path: Path,
+    sources: SourceRegistry,
+    *,
+    redactor: Redactor,
+    environ: Mapping[str, str] | None = None,
+) -> AppConfig:
+    """Load and validate the main file, every group file and the ban calendar; raise ConfigInvalid."""
+    env = os.environ if environ is None else environ
+    errors: list[ConfigError] = []
+    main_raw = _read_toml(path, errors)
+    main = _validate(MainConfig, main_raw, path, errors) if main_raw is not None else None
+    if main is None:
+        raise ConfigInvalid(errors)
+    _resolve(main.influxdb, path, "influxdb", env, redactor, errors)
+    base = path.parent
+
+    regions_path = base / main.registry.regions_file
+    regions_raw = _read_toml(regions_path, errors)
+    regions = _validate(RegionsFile, regions_raw, regions_path, errors) if regions_raw is not None else None
+
+    groups_dir = base / main.registry.groups_dir
+    groups: list[Group] = []
+    if not groups_dir.is_dir():
+        errors.append(ConfigError(str(path), "registry.groups_dir", f"{groups_dir} is not a directory"))
+    else:
+        for group_path in sorted(groups_dir.glob("*.toml")):
+            group = _load_group(group_path, sources, env, redactor, errors)
+            if group is not None:
+                groups.append(group)
+        if not groups and not any(e.file.startswith(str(groups_dir)) for e in errors):
+            errors.append(ConfigError(str(groups_dir), "", "no group files (*.toml) found"))
+    seen: dict[str, Path] = {}
+    for group in groups:
+        if group.id in seen:
+            errors.append(
+                ConfigError(str(group.source_file), "id", f"group id {group.id!r} also used in {seen[group.id]}")
+            )
+        seen[group.id] = group.source_file
+    for kind in main.rate_budgets:
+        if kind not in sources:
+            errors.append(ConfigError(str(path), f"rate_budgets.{kind}", f"unknown pool kind {kind!r}"))
+    if errors or regions is None:
+        raise ConfigInvalid(errors)
+    config = AppConfig(main=main, groups=tuple(groups), regions=regions, path=path)
+    warnings = _budget_warnings(config, sources) + _calendar_warnings(regions)
+    return AppConfig(main=main, groups=tuple(groups), regions=regions, path=path, warnings=tuple(warnings))
+
+
+def _read_toml(path: Path, errors: list[ConfigError]) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        errors.append(ConfigError(str(path), "", "file not found"))
+    except OSError as exc:
+        errors.append(ConfigError(str(path), "", f"cannot read: {exc.strerror}"))
+    except tomllib.TOMLDecodeError as exc:
+        errors.append(ConfigError(str(path), "", f"not valid TOML: {exc}"))
+    except UnicodeDecodeError:
+        errors.append(ConfigError(str(path), "", "not UTF-8 text"))
+    except ValueError as exc:  # e.g. a path with a NUL byte
+        errors.append(ConfigError(str(path), "", f"cannot read: {exc}"))
+    return None
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _validate(
+    model: type[ModelT], raw: Any, path: Path, errors: list[ConfigError], prefix: tuple[int | str, ...] = ()
+) -> ModelT | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            message = error["msg"].removeprefix("Value error, ")
+            errors.append(ConfigError(str(path), _key_path(prefix + loc), message))
+        return None
+
+
+def _resolve(
+    settings: WithSecrets,
+    path: Path,
+    key: str,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    errors: list[ConfigError],
+) -> None:
+    try:
+        settings.resolve_secrets(env, path.parent, redactor)
+    except SecretMissing as exc:
+        errors.append(ConfigError(str(path), f"{key}.{exc.key}" if key else exc.key, str(exc)))
+
+
+def _load_group(
+    path: Path, sources: SourceRegistry, env: Mapping[str, str], redactor: Redactor, errors: list[ConfigError]
+) -> Group | None:
+    raw = _read_toml(path, errors)
+    if raw is None:
+        return None
+    before = len(errors)
+    spec = _validate(GroupFile, raw, path, errors)
+    if spec is None:
+        return None
+    where = str(path)
+    site_ids = {site.id for site in spec.sites}
+    _unique([s.id for s in spec.sites], "sites", where, errors)
+    _unique([d.id for d in spec.devices], "devices", where, errors)
+    _unique([a.id for a in spec.pool_accounts], "pool_accounts", where, errors)
+    for i, device in enumerate(spec.devices):
+        if device.site not in site_ids:
+            errors.append(ConfigError(where, f"devices[{i}].site", f"undefined site {device.site!r}"))
+    accounts: list[PoolAccount] = []
+    for i, account in enumerate(spec.pool_accounts):
+        key = f"pool_accounts[{i}]"
+        if account.site is not None and account.site not in site_ids:
+            errors.append(ConfigError(where, f"{key}.site", f"undefined site {account.site!r}"))
+        if account.kind not in sources:
+            known = ", ".join(sorted(sources))
+            errors.append(ConfigError(where, f"{key}.kind", f"unknown pool kind {account.kind!r} (known: {known})"))
+            continue
+        settings = _validate(
+            sources[account.kind].settings_model,
+            account.model_extra or {},
+            path,
+            errors,
+            ("pool_accounts", i),
+        )
+        if isinstance(settings, WithSecrets):
+            _resolve(settings, path, key, env, redactor, errors)
+            accounts.append(PoolAccount(spec.id, account.id, account.kind, account.site, account.coin, settings))
+    _check_permits(spec, sources, where, site_ids, errors)
+    if len(errors) > before:
+        return None
+    return Group(spec=spec, accounts=tuple(accounts), source_file=path)
+
+
+def _unique(ids: list[str], key: str, where: str, errors: list[ConfigError]) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(ids):
+        if item in seen:
+            errors.append(ConfigError(where, f"{key}[{i}].id", f"duplicate id {item!r}"))
+        seen.add(item)
+
+
+def _check_permits(
+    spec: GroupFile, sources: SourceRegistry, where: str, site_ids: set[str], errors: list[ConfigError]
+) -> None:
+    ordered = sorted(enumerate(spec.permits), key=lambda pair: pair[1].valid_from)
+    for (_, earlier), (j, later) in pairwise(ordered):
+        if earlier.valid_to is None or earlier.valid_to >= later.valid_from:
+            errors.append(
+                ConfigError(
+                    where,
+                    f"permits[{j}].valid_from",
+                    f"permit {later.version!r} overlaps permit {earlier.version!r} "
+                    f"({earlier.valid_from}..{earlier.valid_to or 'open'})",
+                )
+            )
+    _unique([p.version for p in spec.permits], "permits", where, errors)
+    for i, permit in enumerate(spec.permits):
+        for k, pool in enumerate(permit.pools):
+            if pool not in sources:
+                errors.append(ConfigError(where, f"permits[{i}].pools[{k}]", f"unknown pool kind {pool!r}"))
+        for k, address in enumerate(permit.payout_addresses):
+            if "BTC" in permit.coins and not is_valid_btc_address(address):
+                errors.append(
+                    ConfigError(
+                        where,
+                        f"permits[{i}].payout_addresses[{k}]",
+                        f"{address!r} is not a valid Bitcoin address",
+                    )
+                )
+        for k, window in enumerate(permit.blackouts):
+            for site in window.sites:
+                if site not in site_ids:
+                    errors.append(ConfigError(where, f"permits[{i}].blackouts[{k}].sites", f"undefined site {site!r}"))
+
+
+def declared_addresses(permit: PermitVersion | None) -> frozenset[str]:
+    """The permit's declared payout addresses in comparable form."""
+    return frozenset(normalize_address(a) for a in permit.payout_addresses) if permit else frozenset()
+
+
+def permit_window_utc(group: Group, permit: PermitVersion) -> tuple[datetime, datetime | None]:
+    """The permit's validity as UTC instants: from local midnight of valid_from to the end of valid_to."""
+    zone = ZoneInfo(group.spec.timezone)
+    start = datetime.combine(permit.valid_from, time(), zone)
+    end = None if permit.valid_to is None else datetime.combine(permit.valid_to + timedelta(days=1), time(), zone)
+    return start, end
+
+
+def _budget_warnings(config: AppConfig, sources: SourceRegistry) -> list[str]:
+    """Warn where an account's requests per interval cannot fit its pool's rate budget."""
+    interval = config.main.schedule.interval_s
+    demand: dict[str, float] = {}
+    capacity: dict[str, float] = {}
+    users: dict[str, list[str]] = {}
+    for group in config.groups:
+        for account in group.accounts:
+            source = sources[account.kind]
+            budget = sources.budget_for(account.kind, config.main.rate_budgets.get(account.kind))
+            key = source.budget_key(account.settings)
+            demand[key] = demand.get(key, 0.0) + source.requests_per_poll(account.settings)
+            capacity[key] = budget.per_minute * interval / 60.0
+            users.setdefault(key, []).append(f"{group.id}/{account.id}")
+    return [
+        f"rate budget shared by {', '.join(users[key])}: {need:g} requests per {interval:g} s interval, "
+        f"but the pool's budget allows {capacity[key]:g}; raise schedule.interval_s or polls will be rate_limited"
+        for key, need in sorted(demand.items())
+        if need > capacity[key]
+    ]
+
+
+def _calendar_warnings(regions: RegionsFile) -> list[str]:
+    return [
+        f"regions: ban {ban.id!r} is limited to municipalities but lists no OKTMO codes; it applies to no site yet"
+        for ban in regions.bans
+        if ban.municipal_only and not ban.oktmo
+    ]

@@ -1,0 +1,1 @@
+"""Pool sources, one folder per pool API."""

@@ -1,0 +1,1 @@
+"""Braiins Pool (formerly Slush Pool) account API."""

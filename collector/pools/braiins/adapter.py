@@ -1,0 +1,108 @@
+"""Braiins Pool source: profile, workers, daily rewards and payouts of one account (token per access profile)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+from pydantic import Field
+
+from collector.adapters.base import SectionCollector, SourceContext
+from collector.errors import NoData
+from collector.models import PoolAccountSnapshot
+from collector.pools.braiins import parse
+from collector.ratelimit import RateBudget
+from collector.secrets import WithSecrets
+
+
+class BraiinsSettings(WithSecrets):
+    """A Braiins Pool account: its access-profile token and how many days of credits and payouts to fetch.
+
+    Each poll asks for the last `reward_days` of daily rewards and `payout_days` of payouts; the first poll
+    after start-up asks for `history_days` of both (Braiins keeps 90 days), so a restart leaves no gap.
+    """
+
+    secret_names = ("token",)
+    required_secrets = ("token",)
+
+    token_env: str | None = None
+    token_file: str | None = None
+    base_url: str = Field("https://pool.braiins.com", pattern=r"^https?://[^/\s]+(/\S*)?$")
+    reward_days: int = Field(3, ge=1, le=90)
+    payout_days: int = Field(30, ge=1, le=365)
+    history_days: int = Field(40, ge=1, le=90)
+
+
+class BraiinsSource:
+    """Polls one Braiins Pool account."""
+
+    kind: ClassVar[str] = "braiins"
+    settings_model: ClassVar[type[BraiinsSettings]] = BraiinsSettings
+    # Braiins documents "about 1 request every 5 seconds" per token; a burst of 4 lets one poll go at once.
+    default_budget: ClassVar[RateBudget] = RateBudget(per_minute=12, burst=4, scope="credential")
+
+    def __init__(self, settings: BraiinsSettings, ctx: SourceContext) -> None:
+        self._settings = settings
+        self._ctx = ctx
+        self._base = settings.base_url.rstrip("/")
+        self._first_poll = True
+
+    @staticmethod
+    def budget_key(settings: BraiinsSettings) -> str:
+        token = settings.secret("token") or ""
+        return "braiins:token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+    @staticmethod
+    def requests_per_poll(settings: BraiinsSettings) -> int:
+        return 4
+
+    def collect(self) -> PoolAccountSnapshot:
+        """Profile is required; workers, rewards and payouts degrade to an issue if they fail."""
+        now = int(self._ctx.clock())
+        if self._ctx.coin != "BTC":
+            raise NoData(f"Braiins Pool's account API serves BTC only, not {self._ctx.coin}")
+        profile = parse.parse_profile(self._get("/accounts/profile/json/btc/"))
+        # The first poll after start-up reaches back `history_days` so a restart leaves no gap in credits.
+        days = self._settings.history_days if self._first_poll else None
+        sections = SectionCollector()
+        workers = sections.fetch(
+            "workers", lambda: parse.parse_workers(self._get("/accounts/workers/json/btc/"), profile.username)
+        )
+        earnings = sections.fetch(
+            "rewards",
+            lambda: parse.parse_daily_rewards(
+                self._get("/accounts/rewards/json/btc", self._days(now, days or self._settings.reward_days))
+            ),
+        )
+        payouts = sections.fetch(
+            "payouts",
+            lambda: parse.parse_payouts(
+                self._get("/accounts/payouts/json/btc", self._days(now, days or self._settings.payout_days))
+            ),
+        )
+        self._first_poll = self._first_poll and bool(sections.issues)
+        return PoolAccountSnapshot(
+            observed_at=now,
+            coin=self._ctx.coin,
+            hashrate_hs=profile.hashrate_hs,
+            hashrate_1h_hs=profile.hashrate_1h_hs,
+            hashrate_24h_hs=profile.hashrate_24h_hs,
+            workers_active=profile.workers_active,
+            workers_inactive=profile.workers_inactive,
+            balance_sats=profile.balance_sats,
+            workers=workers or (),
+            earnings=earnings or (),
+            payouts=payouts or (),
+            settings=None,  # Braiins' API does not show the configured payout address.
+            issues=tuple(sections.issues),
+        )
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> object:
+        token = self._settings.secret("token") or ""
+        return self._ctx.http.get_json(self._base + path, headers={"Pool-Auth-Token": token}, params=params)
+
+    @staticmethod
+    def _days(now: int, days: int) -> dict[str, str]:
+        today = datetime.fromtimestamp(now, UTC).date()
+        return {"from": (today - timedelta(days=days)).isoformat(), "to": today.isoformat()}

@@ -1,0 +1,157 @@
+"""Pure parsers for Braiins Pool responses: payload in, normalized values out (H/s, satoshis, unix s).
+
+Braiins sends hashrates as numbers in the unit named by the sibling `hash_rate_unit` (usually "Gh/s"),
+BTC amounts as decimal strings, payouts already in integer satoshis, and times in unix seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from collector.adapters.parsing import (
+    Payload,
+    field,
+    integer,
+    mapping,
+    number,
+    required_integer,
+    required_sats,
+    sats,
+    scaled,
+    sequence,
+    text,
+)
+from collector.errors import BadResponse
+from collector.models import Earning, Payout, WorkerStats
+from collector.units import UnitError, hashrate_factor
+
+_ONLINE_STATES = {"ok": True, "low": True, "off": False, "dis": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The account summary from `/accounts/profile/json/btc/`."""
+
+    username: str | None
+    hashrate_hs: float | None
+    hashrate_1h_hs: float | None
+    hashrate_24h_hs: float | None
+    workers_active: int | None
+    workers_inactive: int | None
+    balance_sats: int | None
+
+
+def _coin_section(payload: Any, where: str) -> Payload:
+    return mapping(field(mapping(payload, where), "btc", where), f"{where}.btc")
+
+
+def _unit_factor(obj: Payload, where: str) -> float:
+    unit = text(obj, "hash_rate_unit", where)
+    if unit is None:
+        raise BadResponse(f"{where}: missing 'hash_rate_unit'")
+    try:
+        return hashrate_factor(unit)
+    except UnitError as exc:
+        raise BadResponse(f"{where}.hash_rate_unit: {exc}") from None
+
+
+def _sum_counts(*counts: int | None) -> int | None:
+    present = [c for c in counts if c is not None]
+    return sum(present) if present else None
+
+
+def parse_profile(payload: Any) -> Profile:
+    """Parse the profile: 5 min / 60 min / 24 h hashrates, worker counts, current balance."""
+    where = "profile"
+    btc = _coin_section(payload, where)
+    factor = _unit_factor(btc, f"{where}.btc")
+    return Profile(
+        username=text(mapping(payload, where), "username", where),
+        hashrate_hs=scaled(number(btc, "hash_rate_5m", where), factor),
+        hashrate_1h_hs=scaled(number(btc, "hash_rate_60m", where), factor),
+        hashrate_24h_hs=scaled(number(btc, "hash_rate_24h", where), factor),
+        # "low" workers still hash (below their usual rate); "dis" means monitoring is switched off.
+        workers_active=_sum_counts(integer(btc, "ok_workers", where), integer(btc, "low_workers", where)),
+        workers_inactive=_sum_counts(integer(btc, "off_workers", where), integer(btc, "dis_workers", where)),
+        balance_sats=sats(btc, "current_balance", where),
+    )
+
+
+def worker_suffix(full_name: str, username: str | None) -> str:
+    """Drop the leading `<username>.` Braiins puts before every worker name."""
+    if username and full_name.startswith(username + "."):
+        return full_name[len(username) + 1 :]
+    _, dot, tail = full_name.partition(".")
+    return tail if dot and tail else full_name
+
+
+def parse_workers(payload: Any, username: str | None) -> tuple[WorkerStats, ...]:
+    """Parse the worker map keyed by `"<user>.<worker>"`."""
+    where = "workers"
+    workers = mapping(field(_coin_section(payload, where), "workers", f"{where}.btc"), f"{where}.btc.workers")
+    result = []
+    for full_name, raw in sorted(workers.items()):
+        item_where = f"{where}[{full_name!r}]"
+        item = mapping(raw, item_where)
+        factor = _unit_factor(item, item_where)
+        state = text(item, "state", item_where)
+        result.append(
+            WorkerStats(
+                name=worker_suffix(full_name, username),
+                online=None if state is None else _ONLINE_STATES.get(state.lower()),
+                hashrate_hs=scaled(number(item, "hash_rate_5m", item_where), factor),
+                hashrate_1h_hs=scaled(number(item, "hash_rate_60m", item_where), factor),
+                hashrate_24h_hs=scaled(number(item, "hash_rate_24h", item_where), factor),
+                last_share_ts=integer(item, "last_share", item_where),
+            )
+        )
+    return tuple(result)
+
+
+def parse_daily_rewards(payload: Any) -> tuple[Earning, ...]:
+    """Parse daily rewards: one credit per UTC day, `total_reward` (net of fees, referral included)."""
+    where = "rewards"
+    rows = sequence(field(_coin_section(payload, where), "daily_rewards", f"{where}.btc"), f"{where}.daily_rewards")
+    earnings = []
+    for i, raw in enumerate(rows):
+        item_where = f"{where}.daily_rewards[{i}]"
+        item = mapping(raw, item_where)
+        day = required_integer(item, "date", item_where)
+        amount = required_sats(item, "total_reward", item_where)
+        earnings.append(Earning(credited_at=day, amount_sats=amount, kind="daily", event_id=f"braiins:daily:{day}"))
+    return tuple(earnings)
+
+
+def parse_payouts(payload: Any) -> tuple[Payout, ...]:
+    """Parse on-chain and Lightning payouts; failed ones are left out (nothing left the account).
+
+    The point's time is the request time, which never changes: a queued payout that is later confirmed
+    overwrites its own point (now with a txid) instead of appearing twice.
+    """
+    where = "payouts"
+    body = mapping(payload, where)
+    payouts = []
+    for channel in ("onchain", "lightning"):
+        if body.get(channel) is None:
+            continue
+        for i, raw in enumerate(sequence(body[channel], f"{where}.{channel}")):
+            item_where = f"{where}.{channel}[{i}]"
+            item = mapping(raw, item_where)
+            status = (text(item, "status", item_where) or "unknown").lower()
+            if status == "failed":
+                continue
+            requested = required_integer(item, "requested_at_ts", item_where)
+            amount = required_integer(item, "amount_sats", item_where)
+            address = text(item, "destination", item_where)
+            payouts.append(
+                Payout(
+                    sent_at=requested,
+                    amount_sats=amount,
+                    address=address,
+                    txid=text(item, "tx_id", item_where),
+                    status=status,
+                    event_id=f"braiins:{channel}:{requested}:{amount}:{address}",
+                )
+            )
+    return tuple(payouts)

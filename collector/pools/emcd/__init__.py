@@ -1,0 +1,1 @@
+"""EMCD pool v1 account API (API key in the URL path)."""

@@ -1,0 +1,81 @@
+"""EMCD source: account info, workers, income and payouts of one account and coin (API key in the URL path)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field
+
+from collector.adapters.base import SectionCollector, SourceContext
+from collector.errors import NoData
+from collector.models import PoolAccountSnapshot
+from collector.pools.emcd import parse
+from collector.ratelimit import RateBudget
+from collector.secrets import WithSecrets
+
+
+class EmcdSettings(WithSecrets):
+    """An EMCD account: its API key (shown on the account's Settings page)."""
+
+    secret_names = ("api_key",)
+    required_secrets = ("api_key",)
+
+    api_key_env: str | None = None
+    api_key_file: str | None = None
+    base_url: str = Field("https://api.emcd.io", pattern=r"^https?://[^/\s]+(/\S*)?$")
+
+
+class EmcdSource:
+    """Polls one EMCD account for one coin."""
+
+    kind: ClassVar[str] = "emcd"
+    settings_model: ClassVar[type[EmcdSettings]] = EmcdSettings
+    # EMCD v1 documents no limit; its clients poll about once a minute. The budget is per API host (per IP).
+    default_budget: ClassVar[RateBudget] = RateBudget(per_minute=120, burst=20, scope="host")
+
+    def __init__(self, settings: EmcdSettings, ctx: SourceContext) -> None:
+        self._settings = settings
+        self._ctx = ctx
+        self._base = settings.base_url.rstrip("/")
+
+    @staticmethod
+    def budget_key(settings: EmcdSettings) -> str:
+        return "emcd:host:" + (urlsplit(settings.base_url).netloc or settings.base_url)
+
+    @staticmethod
+    def requests_per_poll(settings: EmcdSettings) -> int:
+        return 4
+
+    def collect(self) -> PoolAccountSnapshot:
+        """Workers (hashrate) are required; info, income and payouts degrade to an issue if they fail."""
+        now = int(self._ctx.clock())
+        coin = self._ctx.coin
+        if coin not in parse.COIN_NAMES:
+            raise NoData(f"EMCD does not mine {coin}")
+        ticker = coin.lower()
+        summary = parse.parse_workers(self._get(f"/v1/{ticker}/workers/"))
+        sections = SectionCollector()
+        info = sections.fetch("info", lambda: parse.parse_info(self._get("/v1/info/"), coin))
+        earnings = sections.fetch("income", lambda: parse.parse_income(self._get(f"/v1/{ticker}/income/")))
+        payouts = sections.fetch("payouts", lambda: parse.parse_payouts(self._get(f"/v1/{ticker}/payouts/")))
+        return PoolAccountSnapshot(
+            observed_at=now,
+            coin=coin,
+            hashrate_hs=summary.hashrate_hs,
+            hashrate_1h_hs=summary.hashrate_1h_hs,
+            hashrate_24h_hs=summary.hashrate_24h_hs,
+            workers_active=summary.workers_active,
+            workers_inactive=summary.workers_inactive,
+            balance_sats=None if info is None else info.balance_sats,
+            workers=summary.workers,
+            earnings=earnings or (),
+            payouts=payouts or (),
+            settings=None if info is None else info.settings,
+            issues=tuple(sections.issues),
+        )
+
+    def _get(self, path_prefix: str) -> object:
+        # The key travels in the path; HttpClient redacts it from every message it builds.
+        key = quote(self._settings.secret("api_key") or "", safe="")
+        return self._ctx.http.get_json(f"{self._base}{path_prefix}{key}", headers={"Accept": "application/json"})

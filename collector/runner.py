@@ -1,0 +1,163 @@
+"""Runs one poll of one target: deadline, backoff, bookkeeping, points, `source_health`. Never raises."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from collector.adapters.base import Source
+from collector.adapters.http import HttpClient
+from collector.addresses import normalize_address
+from collector.config import Group, PoolAccount, declared_addresses
+from collector.errors import RateLimited, SourceError
+from collector.models import PoolAccountSnapshot
+from collector.sinks.base import Sink
+from collector.sinks.lineprotocol import LineProtocolError
+from collector.sinks.points import PoolAccountTags, pool_account_lines, source_health_line
+from collector.state import StateStore
+
+INTERNAL_ERROR = "internal"
+BACKOFF = "backoff"
+MAX_BACKOFF_INTERVALS = 15
+
+
+@dataclass(frozen=True)
+class PoolTarget:
+    """One pool account ready to poll: its group, its source instance and its HTTP client."""
+
+    group: Group
+    account: PoolAccount
+    source: Source[PoolAccountSnapshot]
+    http: HttpClient
+
+    @property
+    def key(self) -> str:
+        return f"{self.group.id}/{self.account.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll did, for `collect --once` and the tests."""
+
+    key: str
+    success: bool
+    error_kind: str | None
+    message: str | None
+    lines: int
+
+
+class Runner:
+    """Polls targets and writes their points; owns timing, backoff and bookkeeping."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        state: StateStore,
+        *,
+        clock: Callable[[], float],
+        interval_s: float,
+        timeout_s: float,
+        log: logging.Logger,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sink = sink
+        self._state = state
+        self._clock = clock
+        self._monotonic = monotonic
+        self._interval_s = interval_s
+        self._timeout_s = timeout_s
+        self._log = log
+
+    def poll(self, target: PoolTarget) -> PollResult:
+        """Poll `target` once and write what it returned, or its failure, to the sink."""
+        now = self._clock()
+        health = self._state.health(target.key)
+        if now < health.backoff_until:
+            return self._skip_for_backoff(target, now)
+        started = self._monotonic()
+        target.http.start_poll(self._timeout_s)
+        try:
+            snapshot = target.source.collect()
+            lines = list(self._snapshot_lines(target, snapshot))
+        except SourceError as exc:
+            return self._failed(target, now, self._monotonic() - started, exc.kind, str(exc), exc)
+        except LineProtocolError as exc:
+            return self._failed(target, now, self._monotonic() - started, "bad_response", str(exc), None)
+        except Exception as exc:  # a bug in a source must not stop the daemon: count it, log it, go on
+            self._log.exception("%s: unexpected error in source %s", target.key, target.account.kind)
+            return self._failed(target, now, self._monotonic() - started, INTERNAL_ERROR, type(exc).__name__, None)
+        duration = self._monotonic() - started
+        previous_kind = health.last_error_kind
+        self._state.record_success(target.key, snapshot, at=now, duration_s=duration)
+        if previous_kind is not None:
+            self._log.info("%s: recovered after %s", target.key, previous_kind)
+        for issue in snapshot.issues:
+            self._log.warning("%s: partial poll: %s", target.key, issue)
+        partial_kind = snapshot.issues[0].kind if snapshot.issues else None
+        lines.append(self._health_line(target, now, success=True, duration_s=duration, age=0.0, kind=partial_kind))
+        self._sink.write(lines)
+        return PollResult(target.key, True, partial_kind, None, len(lines))
+
+    def _snapshot_lines(self, target: PoolTarget, snapshot: PoolAccountSnapshot) -> list[str]:
+        account = target.account
+        permit = target.group.permit_at(datetime.fromtimestamp(snapshot.observed_at, UTC))
+        declared = declared_addresses(permit)
+        tags = PoolAccountTags(group_id=account.group_id, pool=account.kind, account=account.id, coin=account.coin)
+        return list(pool_account_lines(snapshot, tags, lambda address: normalize_address(address) in declared))
+
+    def _failed(
+        self,
+        target: PoolTarget,
+        now: float,
+        duration: float,
+        kind: str,
+        message: str,
+        error: SourceError | None,
+    ) -> PollResult:
+        before = self._state.health(target.key)
+        backoff_until = 0.0
+        if isinstance(error, RateLimited):
+            exponential = self._interval_s * 2 ** min(before.consecutive_failures, 4)
+            wait = error.retry_after if error.retry_after is not None else exponential
+            backoff_until = now + min(wait, self._interval_s * MAX_BACKOFF_INTERVALS)
+        health = self._state.record_failure(
+            target.key, at=now, duration_s=duration, error_kind=kind, backoff_until=backoff_until
+        )
+        if before.last_error_kind != kind:
+            self._log.warning("%s: poll failed (%s): %s", target.key, kind, message)
+        else:
+            self._log.debug("%s: still failing (%s): %s", target.key, kind, message)
+        line = self._health_line(target, now, success=False, duration_s=duration, age=health.data_age_s(now), kind=kind)
+        self._sink.write([line])
+        return PollResult(target.key, False, kind, message, 1)
+
+    def _skip_for_backoff(self, target: PoolTarget, now: float) -> PollResult:
+        health = self._state.health(target.key)
+        line = self._health_line(target, now, success=False, duration_s=0.0, age=health.data_age_s(now), kind=BACKOFF)
+        self._sink.write([line])
+        return PollResult(target.key, False, BACKOFF, "rate limited: backing off", 1)
+
+    def _health_line(
+        self,
+        target: PoolTarget,
+        now: float,
+        *,
+        success: bool,
+        duration_s: float,
+        age: float | None,
+        kind: str | None,
+    ) -> str:
+        return source_health_line(
+            target.account.group_id,
+            target.account.kind,
+            target.account.target,
+            success=success,
+            stale=not success,
+            duration_s=round(duration_s, 6),
+            data_age_s=None if age is None else round(age, 3),
+            error_kind=kind,
+            at=int(now),
+        )

@@ -1,0 +1,1 @@
+"""Where points go: line protocol, InfluxDB transports, stdout."""

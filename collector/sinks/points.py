@@ -1,0 +1,235 @@
+"""The one module that owns measurement, tag and field names, and turns snapshots into line protocol.
+
+`CATALOGUE` is the contract from design.md: every measurement with its tag keys and the type of each field.
+Tests hold every builder's output to it, and every name to the InfluxQL keyword list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from collector.models import PoolAccountSnapshot
+from collector.sinks.lineprotocol import build_line, line, series_key, tag_pair
+
+NS_PER_S = 1_000_000_000
+
+POOL_ACCOUNT = "pool_account"
+POOL_WORKER = "pool_worker"
+POOL_EARNING = "pool_earning"
+POOL_PAYOUT = "pool_payout"
+POOL_SETTINGS = "pool_settings"
+PERMIT = "permit"
+SITE = "site"
+SOURCE_HEALTH = "source_health"
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """A measurement's tag keys and its fields with their one Python type (float, int or str)."""
+
+    name: str
+    tags: tuple[str, ...]
+    fields: dict[str, type]
+
+
+CATALOGUE: dict[str, Measurement] = {
+    m.name: m
+    for m in (
+        Measurement(
+            POOL_ACCOUNT,
+            ("group_id", "pool", "account", "coin"),
+            {
+                "hashrate_hs": float,
+                "hashrate_1h_hs": float,
+                "hashrate_24h_hs": float,
+                "workers_active": int,
+                "workers_inactive": int,
+                "balance_sats": int,
+            },
+        ),
+        Measurement(
+            POOL_WORKER,
+            ("group_id", "pool", "account", "worker"),
+            {
+                "hashrate_hs": float,
+                "hashrate_1h_hs": float,
+                "hashrate_24h_hs": float,
+                "online": int,
+                "last_share_ts": int,
+            },
+        ),
+        Measurement(POOL_EARNING, ("group_id", "pool", "account", "coin"), {"amount_sats": int}),
+        Measurement(
+            POOL_PAYOUT,
+            ("group_id", "pool", "account", "coin"),
+            {"amount_sats": int, "address": str, "txid": str, "declared": int},
+        ),
+        Measurement(POOL_SETTINGS, ("group_id", "pool", "account", "coin"), {"payout_address": str, "declared": int}),
+        Measurement(
+            PERMIT,
+            ("group_id", "permit_version"),
+            {"max_hashrate_hs": float, "max_power_w": float, "valid": int},
+        ),
+        Measurement(SITE, ("group_id", "site", "region"), {"capacity_w": float, "blackout": int, "banned": int}),
+        Measurement(
+            SOURCE_HEALTH,
+            ("group_id", "kind", "target"),
+            {"success": int, "stale": int, "duration_s": float, "data_age_s": float, "error_kind": str},
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAccountTags:
+    """Who a pool snapshot belongs to: the tag values shared by its points."""
+
+    group_id: str
+    pool: str
+    account: str
+    coin: str
+
+
+UNNAMED_WORKER = "(unnamed)"
+
+
+def _float(value: float | None) -> float | None:
+    """Keep a float field a float even when a whole number arrives as int (a type conflict drops a batch)."""
+    return None if value is None else float(value)
+
+
+def seconds_ns(seconds: int) -> int:
+    """A periodic sample's timestamp: whole seconds, in nanoseconds."""
+    return seconds * NS_PER_S
+
+
+def event_time_ns(seconds: int, event_id: str) -> int:
+    """An event's timestamp: its second plus a sub-second offset derived from its id.
+
+    Two distinct events in one second then never overwrite each other, and a replay of the same event lands
+    on the same timestamp and overwrites itself.
+    """
+    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+    return seconds * NS_PER_S + int.from_bytes(digest, "big") % NS_PER_S
+
+
+def pool_account_lines(
+    snapshot: PoolAccountSnapshot, tags: PoolAccountTags, is_declared: Callable[[str], bool]
+) -> Iterator[str]:
+    """Yield the points of one pool-account snapshot: account, workers, earnings, payouts, settings."""
+    account_tags = {"group_id": tags.group_id, "pool": tags.pool, "account": tags.account, "coin": tags.coin}
+    sample_ns = seconds_ns(snapshot.observed_at)
+    account_fields = {
+        "hashrate_hs": _float(snapshot.hashrate_hs),
+        "hashrate_1h_hs": _float(snapshot.hashrate_1h_hs),
+        "hashrate_24h_hs": _float(snapshot.hashrate_24h_hs),
+        "workers_active": snapshot.workers_active,
+        "workers_inactive": snapshot.workers_inactive,
+        "balance_sats": snapshot.balance_sats,
+    }
+    if any(value is not None for value in account_fields.values()):
+        yield line(series_key(POOL_ACCOUNT, account_tags), account_fields, sample_ns)
+
+    # "worker" sorts after the other tag keys, so the shared part of the series key is rendered once.
+    worker_series = series_key(POOL_WORKER, {"group_id": tags.group_id, "pool": tags.pool, "account": tags.account})
+    for worker in snapshot.workers:
+        worker_fields = {
+            "hashrate_hs": _float(worker.hashrate_hs),
+            "hashrate_1h_hs": _float(worker.hashrate_1h_hs),
+            "hashrate_24h_hs": _float(worker.hashrate_24h_hs),
+            "online": None if worker.online is None else int(worker.online),
+            "last_share_ts": worker.last_share_ts,
+        }
+        if any(value is not None for value in worker_fields.values()):
+            worker_tag = tag_pair("worker", worker.name) or tag_pair("worker", UNNAMED_WORKER)
+            yield line(f"{worker_series},{worker_tag}", worker_fields, sample_ns)
+
+    if snapshot.earnings:
+        earning_series = series_key(POOL_EARNING, account_tags)
+        for earning in snapshot.earnings:
+            yield line(
+                earning_series,
+                {"amount_sats": earning.amount_sats},
+                event_time_ns(earning.credited_at, earning.event_id),
+            )
+
+    if snapshot.payouts:
+        payout_series = series_key(POOL_PAYOUT, account_tags)
+        for payout in snapshot.payouts:
+            yield line(
+                payout_series,
+                {
+                    "amount_sats": payout.amount_sats,
+                    "address": payout.address,
+                    "txid": payout.txid,
+                    "declared": None if payout.address is None else int(is_declared(payout.address)),
+                },
+                event_time_ns(payout.sent_at, payout.event_id),
+            )
+
+    if snapshot.settings is not None and snapshot.settings.payout_address is not None:
+        address = snapshot.settings.payout_address
+        yield line(
+            series_key(POOL_SETTINGS, account_tags),
+            {"payout_address": address, "declared": int(is_declared(address))},
+            sample_ns,
+        )
+
+
+def permit_line(
+    group_id: str,
+    permit_version: str,
+    *,
+    max_hashrate_hs: float | None,
+    max_power_w: float | None,
+    valid: bool,
+    at: int,
+) -> str:
+    """The permit in force for a group at `at` (version "none" when no version covers it)."""
+    return build_line(
+        PERMIT,
+        {"group_id": group_id, "permit_version": permit_version},
+        {"max_hashrate_hs": _float(max_hashrate_hs), "max_power_w": _float(max_power_w), "valid": int(valid)},
+        seconds_ns(at),
+    )
+
+
+def site_line(
+    group_id: str, site: str, region: str, *, capacity_w: float | None, blackout: bool, banned: bool, at: int
+) -> str:
+    """A site's capacity and whether a regional blackout or ban applies to it at `at`."""
+    return build_line(
+        SITE,
+        {"group_id": group_id, "site": site, "region": region},
+        {"capacity_w": _float(capacity_w), "blackout": int(blackout), "banned": int(banned)},
+        seconds_ns(at),
+    )
+
+
+def source_health_line(
+    group_id: str,
+    kind: str,
+    target: str,
+    *,
+    success: bool,
+    stale: bool,
+    duration_s: float,
+    data_age_s: float | None,
+    error_kind: str | None,
+    at: int,
+) -> str:
+    """The outcome of one poll of one source."""
+    return build_line(
+        SOURCE_HEALTH,
+        {"group_id": group_id, "kind": kind, "target": target},
+        {
+            "success": int(success),
+            "stale": int(stale),
+            "duration_s": float(duration_s),
+            "data_age_s": _float(data_age_s),
+            "error_kind": error_kind,
+        },
+        seconds_ns(at),
+    )

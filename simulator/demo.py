@@ -1,0 +1,255 @@
+"""`make demo`: a local InfluxDB, the simulator and the real collector daemon, then what it stored.
+
+Everything listens on 127.0.0.1: InfluxDB on 18086 (RPC 18088), the simulator on 18400. Runs until Ctrl-C,
+or for $DEMO_SECONDS seconds, and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from collector.adapters.registry import pool_sources
+from collector.config import AppConfig, load_config
+from collector.errors import StorageError
+from collector.redact import Redactor
+from collector.sinks.influx import V1Transport, quote_literal
+from simulator.local_servers import InfluxdServer, ServerFailed
+from simulator.scenario import load_scenario
+from simulator.server import SimulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "config" / "demo" / "minewatch.toml"
+SCENARIO = ROOT / "simulator" / "scenarios" / "demo.toml"
+WORKDIR = ROOT / ".demo"
+INFLUX_HTTP_PORT = 18086
+INFLUX_RPC_PORT = 18088
+SIMULATOR_PORT = 18400
+FIRST_DATA_TIMEOUT_S = 90.0
+
+
+def main() -> int:
+    """Run the demo; return the process exit code."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    seconds = _demo_seconds()
+    if seconds is False:
+        return 2
+    config = load_config(CONFIG, pool_sources(), redactor=Redactor())
+    (WORKDIR / "influxdb").mkdir(parents=True, exist_ok=True)
+    influxd = InfluxdServer(WORKDIR / "influxdb", http_port=INFLUX_HTTP_PORT, rpc_port=INFLUX_RPC_PORT)
+    simulator = SimulatorServer(load_scenario(SCENARIO), port=SIMULATOR_PORT)
+    collector: subprocess.Popen[bytes] | None = None
+    try:
+        influxd.start()
+        print(f"demo: InfluxDB 1.6 on {influxd.url} (data in {WORKDIR / 'influxdb'})")
+        simulator.start()
+        print(f"demo: simulator serving Braiins Pool and EMCD accounts on {simulator.url}")
+        log_path = WORKDIR / "collector.log"
+        collector = subprocess.Popen(
+            [sys.executable, "-m", "collector.cli", "run", "-c", str(CONFIG)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log_path.open("ab"),
+        )
+        print(f"demo: collector running (`minewatch run -c {CONFIG.relative_to(ROOT)}`), log in {log_path}")
+        db = V1Transport(influxd.url, config.main.influxdb.database)
+        if _wait_for_data(db, config, stop):
+            print_summary(db, config)
+            print_next_steps(influxd.url, config.main.influxdb.database)
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while not stop.wait(1.0):
+            if collector.poll() is not None:
+                print(f"demo: the collector exited with {collector.returncode}; see {log_path}", file=sys.stderr)
+                return 1
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        return 0
+    except ServerFailed as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("demo: stopping the collector, the simulator and InfluxDB")
+        if collector is not None and collector.poll() is None:
+            collector.send_signal(signal.SIGTERM)
+            try:
+                collector.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                collector.kill()
+        simulator.stop()
+        influxd.stop()
+
+
+def _demo_seconds() -> float | bool | None:
+    raw = os.environ.get("DEMO_SECONDS", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        print(f"demo: DEMO_SECONDS must be a number of seconds, got {raw!r}", file=sys.stderr)
+        return False
+    return max(0.0, seconds)
+
+
+def _wait_for_data(db: V1Transport, config: AppConfig, stop: threading.Event) -> bool:
+    """Wait until every pool account has written at least one `source_health` point."""
+    expected = sum(len(g.accounts) for g in config.groups)
+    deadline = time.monotonic() + FIRST_DATA_TIMEOUT_S
+    print(f"demo: waiting for the first poll of {expected} pool accounts (every {config.main.schedule.interval_s:g} s)")
+    while not stop.wait(2.0):
+        try:
+            series = db.query('SELECT last("success") FROM "source_health" GROUP BY "group_id", "target"')
+        except StorageError:
+            series = []  # the collector has not created the database yet
+        if len(series) >= expected:
+            return True
+        if time.monotonic() > deadline:
+            print(f"demo: only {len(series)} of {expected} accounts reported after {FIRST_DATA_TIMEOUT_S:g} s")
+            return len(series) > 0
+    return False
+
+
+def _one(db: V1Transport, influxql: str) -> list[dict[str, object]]:
+    return [record | series.tags for series in db.query(influxql) for record in series.records()]
+
+
+def _ph(hashrate_hs: object) -> str:
+    return f"{float(hashrate_hs) / 1e15:7.3f} PH/s" if isinstance(hashrate_hs, int | float) else "      n/a"
+
+
+def _btc(sats: object) -> str:
+    return f"{int(sats) / 1e8:.8f} BTC" if isinstance(sats, int | float) else "n/a"
+
+
+def print_summary(db: V1Transport, config: AppConfig) -> None:
+    """Per group: what InfluxDB holds now, and how it compares with the permit in force."""
+    print("\n=== What minewatch stored (InfluxQL over the demo database) ===")
+    for group in config.groups:
+        where = f'"group_id" = {quote_literal(group.id)}'
+        permit = _one(
+            db,
+            f'SELECT last("max_hashrate_hs") AS q, last("valid") AS v FROM "permit" WHERE {where} '
+            'GROUP BY "permit_version"',
+        )
+        accounts = _one(
+            db,
+            f'SELECT last("hashrate_hs") AS h, last("balance_sats") AS b FROM "pool_account" '
+            f'WHERE {where} GROUP BY "pool", "account"',
+        )
+        workers = _one(
+            db,
+            f'SELECT last("online") AS online FROM "pool_worker" WHERE {where} AND time > now() - 5m '
+            'GROUP BY "account", "worker"',
+        )
+        earned = _one(
+            db,
+            f'SELECT sum("amount_sats") AS s, count("amount_sats") AS n FROM "pool_earning" '
+            f"WHERE {where} AND time > now() - 30d",
+        )
+        payouts = _one(db, f'SELECT "amount_sats", "address", "declared" FROM "pool_payout" WHERE {where}')
+        settings = _one(
+            db,
+            f'SELECT last("payout_address") AS a, last("declared") AS d FROM "pool_settings" '
+            f'WHERE {where} GROUP BY "account"',
+        )
+        sites = _one(
+            db,
+            f'SELECT last("blackout") AS blackout, last("banned") AS banned FROM "site" WHERE {where} '
+            'GROUP BY "site", "region"',
+        )
+        health = _one(
+            db,
+            f'SELECT last("success") AS ok, last("error_kind") AS kind FROM "source_health" '
+            f'WHERE {where} GROUP BY "target"',
+        )
+        in_force = next((p for p in permit if p.get("v") == 1), permit[-1] if permit else {})
+        total_hs = sum(h for a in accounts if isinstance(h := a.get("h"), int | float))
+        print(f"\n{group.id} — {group.spec.legal_name} (INN {group.spec.inn})")
+        print(
+            f"  permit {in_force.get('permit_version', 'none')}: valid={in_force.get('v', 'n/a')}, "
+            f"hashrate quota {_ph(in_force.get('q'))}"
+        )
+        for account in accounts:
+            print(
+                f"  {account['pool']:>8}/{account['account']:<12} hashrate {_ph(account.get('h'))}  "
+                f"balance {_btc(account.get('b'))}"
+            )
+        online = sum(1 for w in workers if w.get("online") == 1)
+        print(f"  workers online {online} of {len(workers)}; pool hashrate total {_ph(total_hs)}")
+        if earned:
+            print(f"  credited in the last 30 days: {_btc(earned[0].get('s'))} in {earned[0].get('n')} credits")
+        undeclared = [p for p in payouts if p.get("declared") == 0]
+        print(f"  payouts seen: {len(payouts)}, to undeclared addresses: {len(undeclared)}")
+        for row in settings:
+            flag = "declared" if row.get("d") == 1 else "NOT declared"
+            print(f"  payout address set at {row['account']}: {row.get('a')} ({flag})")
+        for site in sites:
+            print(
+                f"  site {site['site']} ({site['region']}): blackout={site.get('blackout')} banned={site.get('banned')}"
+            )
+        failing = [h for h in health if h.get("ok") != 1]
+        print(f"  sources: {len(health) - len(failing)} ok, {len(failing)} failing")
+        _print_against_permit(group.id, config, in_force, accounts, total_hs, undeclared, settings, sites)
+
+
+def _print_against_permit(
+    group_id: str,
+    config: AppConfig,
+    in_force: dict[str, object],
+    accounts: list[dict[str, object]],
+    total_hs: float,
+    undeclared: list[dict[str, object]],
+    settings: list[dict[str, object]],
+    sites: list[dict[str, object]],
+) -> None:
+    """Facts the data shows against the permit (the alerting rules themselves are a later milestone)."""
+    group = config.group(group_id)
+    permit = next((p for p in group.spec.permits if p.version == in_force.get("permit_version")), None)
+    notes = []
+    if permit is not None:
+        off_permit = sorted({str(a["pool"]) for a in accounts} - set(permit.pools))
+        if off_permit:
+            notes.append(f"mines on pools the permit does not list: {', '.join(off_permit)}")
+        if permit.max_hashrate and total_hs > permit.max_hashrate:
+            notes.append(f"pool hashrate is {total_hs / permit.max_hashrate:.0%} of the quota")
+    if undeclared:
+        notes.append(f"{len(undeclared)} payouts went to undeclared addresses")
+    if any(row.get("d") == 0 for row in settings):
+        notes.append("an undeclared payout address is configured at a pool")
+    isolated = {s.id for s in group.spec.sites if s.isolated_generation}
+    if any(s.get("blackout") == 1 and s.get("site") not in isolated for s in sites):
+        notes.append("a site is mining inside a regional blackout window")
+    for note in notes:
+        print(f"  !! {note}")
+
+
+def print_next_steps(influx_url: str, database: str) -> None:
+    """Where to look next."""
+    print(
+        f"""
+=== Where to look next ===
+  InfluxQL:   curl -sG {influx_url}/query --data-urlencode db={database} \\
+                --data-urlencode 'q=SELECT last(hashrate_hs) FROM pool_account GROUP BY group_id, account'
+  One poll:   .venv/bin/minewatch collect --once --print -c config/demo/minewatch.toml
+  Config:     config/demo/ (groups, permits), config/regions.toml (ban calendar)
+  Scenario:   simulator/scenarios/demo.toml (what the fake pools serve; the ground truth)
+  Stop:       Ctrl-C (or set DEMO_SECONDS=N)
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

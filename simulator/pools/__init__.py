@@ -1,0 +1,1 @@
+"""Wire renderers, one module per simulated pool API."""

@@ -1,0 +1,281 @@
+"""Golden cases: recorded pool responses in, the exact line protocol the runner writes out.
+
+Each folder `tests/golden/<kind>/<case>/` holds:
+- `case.toml`: `now` (the fixed clock, unix s), `account`, `coin`, `declared_addresses` (the permit's),
+  `[settings]` (the account's settings beyond the secret and `base_url`), optional `[responses.<endpoint>]`
+  overrides (`status`, `content_type`, `headers`, `file`) and optional `[expect]` checks: `backoff_until`
+  (unix s) and `requests` (the request paths in order, the secret written as `{secret}`);
+- one file per endpoint the source calls, `<endpoint>.json` by default, served byte for byte;
+- `expected.lp` (every line the runner writes, `source_health` included) or `expected.err`
+  (first line: the error kind; optional second line: a substring of the error message, base URL removed).
+
+The responses are served by a real `http.server` on 127.0.0.1 at the pool's real paths. Regenerate the
+expected files with `MINEWATCH_REGEN_GOLDEN=1`, then check every number by hand against the case's README.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from collector.adapters.base import SourceContext
+from collector.adapters.http import HttpClient
+from collector.adapters.registry import pool_sources
+from collector.config import Group, GroupFile, PoolAccount
+from collector.redact import Redactor
+from collector.runner import PollResult, PoolTarget, Runner
+from collector.secrets import WithSecrets
+from collector.sinks.base import MemorySink
+from collector.state import StateStore
+
+GOLDEN = Path(__file__).parent / "golden"
+REGEN = os.environ.get("MINEWATCH_REGEN_GOLDEN") == "1"
+SECRET_ENV = "MINEWATCH_GOLDEN_SECRET"
+
+
+@dataclass(frozen=True)
+class PoolWire:
+    """How a pool kind is reached: its secret, where the secret travels, and its paths per endpoint."""
+
+    secret_name: str
+    secret: str
+    auth_header: str | None  # None: the secret travels in the URL path
+    routes: Callable[[str, str], dict[str, str]]  # (coin ticker, secret) -> {path: endpoint}
+
+
+WIRES: dict[str, PoolWire] = {
+    "braiins": PoolWire(
+        secret_name="token",
+        secret="golden-braiins-token-0001",
+        auth_header="Pool-Auth-Token",
+        routes=lambda _coin, _secret: {
+            "/accounts/profile/json/btc": "profile",
+            "/accounts/workers/json/btc": "workers",
+            "/accounts/rewards/json/btc": "rewards",
+            "/accounts/payouts/json/btc": "payouts",
+        },
+    ),
+    "emcd": PoolWire(
+        secret_name="api_key",
+        secret="5f1c2d3e-aaaa-4bbb-8ccc-0123456789ab",
+        auth_header=None,
+        routes=lambda coin, secret: {
+            f"/v1/info/{secret}": "info",
+            f"/v1/{coin.lower()}/workers/{secret}": "workers",
+            f"/v1/{coin.lower()}/income/{secret}": "income",
+            f"/v1/{coin.lower()}/payouts/{secret}": "payouts",
+        },
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One canned HTTP answer."""
+
+    status: int
+    content_type: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass
+class PoolServer:
+    """A loopback HTTP server that answers the pool's real paths from a case folder."""
+
+    case_dir: Path
+    wire: PoolWire
+    coin: str
+    overrides: Mapping[str, Mapping[str, Any]]
+    requests_seen: list[str] = field(default_factory=list)
+
+    def reply(self, path: str, header_token: str | None) -> Reply:
+        """Route a request like the pool would: wrong path -> 404, missing header token -> 403 text/plain."""
+        routes = self.wire.routes(self.coin, self.wire.secret)
+        endpoint = routes.get(path.rstrip("/"))
+        if endpoint is None:
+            return Reply(404, "text/plain", {}, b"Not Found")
+        if self.wire.auth_header is not None and header_token != self.wire.secret:
+            return Reply(403, "text/plain", {}, b"Forbidden")
+        override = self.overrides.get(endpoint, {})
+        body_file = self.case_dir / override.get("file", f"{endpoint}.json")
+        if not body_file.is_file():
+            return Reply(404, "text/plain", {}, b"no response recorded for " + endpoint.encode())
+        return Reply(
+            status=override.get("status", 200),
+            content_type=override.get("content_type", "application/json"),
+            headers=override.get("headers", {}),
+            body=body_file.read_bytes(),
+        )
+
+    @property
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests_seen.append(self.path.replace(server.wire.secret, "{secret}"))
+                token = self.headers.get(server.wire.auth_header) if server.wire.auth_header else None
+                reply = server.reply(urlsplit(self.path).path, token)
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(reply.body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@dataclass(frozen=True)
+class Case:
+    """One golden case folder, read."""
+
+    kind: str
+    name: str
+    path: Path
+    spec: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+def discover() -> list[Case]:
+    cases = []
+    for case_toml in sorted(GOLDEN.glob("*/*/case.toml")):
+        with case_toml.open("rb") as handle:
+            spec = tomllib.load(handle)
+        cases.append(Case(case_toml.parent.parent.name, case_toml.parent.name, case_toml.parent, spec))
+    return cases
+
+
+@contextmanager
+def serve(case: Case) -> Iterator[tuple[PoolServer, str]]:
+    """Serve the case's responses on 127.0.0.1 (a free port); yield the server and its base URL."""
+    server = PoolServer(case.path, WIRES[case.kind], case.spec.get("coin", "BTC"), case.spec.get("responses", {}))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), server.handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server, f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def build_target(case: Case, base_url: str, redactor: Redactor, session: requests.Session) -> PoolTarget:
+    """A one-account group whose permit declares the case's payout addresses, bound to a real source."""
+    spec, wire = case.spec, WIRES[case.kind]
+    coin, account_id, now = spec.get("coin", "BTC"), spec.get("account", "main"), spec["now"]
+    source_class = pool_sources()[case.kind]
+    settings = source_class.settings_model.model_validate(
+        {**spec.get("settings", {}), f"{wire.secret_name}_env": SECRET_ENV, "base_url": base_url}
+    )
+    assert isinstance(settings, WithSecrets)
+    settings.resolve_secrets({SECRET_ENV: wire.secret}, case.path, redactor)
+    group_file = GroupFile.model_validate(
+        {
+            "id": "golden",
+            "legal_name": "Golden Test LLC",
+            "inn": "3800000000",
+            "register_record": "7102500000001",
+            "timezone": "UTC",
+            "sites": [{"id": "site-1", "region": "RU-IRK", "timezone": "UTC"}],
+            "permits": [
+                {
+                    "version": "golden-1",
+                    "valid_from": date(2019, 1, 1),
+                    "coins": [coin],
+                    "pools": [case.kind],
+                    "payout_addresses": spec.get("declared_addresses", []),
+                }
+            ],
+        }
+    )
+    account = PoolAccount("golden", account_id, case.kind, None, coin, settings)
+    group = Group(spec=group_file, accounts=(account,), source_file=case.path / "case.toml")
+    http = HttpClient(session, redact=redactor)
+    log = logging.getLogger("golden")
+    ctx = SourceContext(http=http, clock=lambda: float(now), log=log, target=account_id, coin=coin)
+    return PoolTarget(group=group, account=account, source=source_class(settings, ctx), http=http)
+
+
+def regenerate(case: Case, result: PollResult, lines: list[str], message: str) -> None:
+    """Write what the runner produced as the case's expected file (then check it by hand)."""
+    (case.path / "expected.lp").unlink(missing_ok=True)
+    (case.path / "expected.err").unlink(missing_ok=True)
+    if result.success:
+        (case.path / "expected.lp").write_text("".join(f"{line}\n" for line in lines))
+    else:
+        (case.path / "expected.err").write_text(f"{result.error_kind}\n{message}\n")
+
+
+CASES = discover()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_golden_case(case: Case, caplog: pytest.LogCaptureFixture) -> None:
+    now = float(case.spec["now"])
+    redactor, sink, state = Redactor(), MemorySink(), StateStore()
+    with serve(case) as (server, base_url), requests.Session() as session:
+        session.trust_env = False  # loopback only: never route through a proxy from the environment
+        target = build_target(case, base_url, redactor, session)
+        runner = Runner(
+            sink,
+            state,
+            clock=lambda: now,
+            interval_s=60.0,
+            timeout_s=10.0,
+            log=logging.getLogger("golden"),
+            monotonic=lambda: 0.0,  # frozen: every poll takes duration_s=0.0, so source_health is exact
+        )
+        result = runner.poll(target)
+    message = (result.message or "").replace(base_url, "")  # the free port changes from run to run
+    if REGEN:
+        regenerate(case, result, sink.lines, message)
+
+    secret = WIRES[case.kind].secret
+    assert server.requests_seen, "the source made no request"
+    assert all(secret not in line for line in sink.lines), "a secret reached a point"
+    assert secret not in message, "a secret reached an error message"
+    assert secret not in caplog.text, "a secret reached a log line"
+
+    expected_lp, expected_err = case.path / "expected.lp", case.path / "expected.err"
+    assert expected_lp.is_file() != expected_err.is_file(), "a case has exactly one of expected.lp / expected.err"
+    if expected_lp.is_file():
+        assert result.success, f"poll failed: {result.error_kind}: {result.message}"
+        assert sink.lines == expected_lp.read_text().splitlines()
+    else:
+        kind, *substring = expected_err.read_text().splitlines()
+        assert (result.success, result.error_kind) == (False, kind), f"{result.message}; wrote {sink.lines}"
+        if substring:
+            assert substring[0] in message
+        # A failed poll writes its health and nothing else: no point is ever made up as zero.
+        assert len(sink.lines) == 1
+        assert sink.lines[0].startswith("source_health,")
+        assert f'error_kind="{kind}"' in sink.lines[0]
+        assert "success=0i,stale=1i" in sink.lines[0]
+    expect = case.spec.get("expect", {})
+    if "backoff_until" in expect:
+        assert state.health(target.key).backoff_until == expect["backoff_until"]
+    if "requests" in expect:
+        assert server.requests_seen == expect["requests"]
