@@ -84,6 +84,7 @@ def build_targets(
         for account in group.accounts:
             source_class = sources[account.kind]
             settings = account.settings
+            settings.register_secrets(redactor)
             host = urlsplit(getattr(settings, "base_url", "")).netloc
             session = sessions.setdefault(host, _session(max(10, schedule.workers)))
             budget = sources.budget_for(account.kind, config.main.rate_budgets.get(account.kind))
@@ -127,6 +128,7 @@ def build_collector(
 
 def build_influx_sink(settings: InfluxConfig, redactor: Redactor, log: logging.Logger) -> InfluxSink:
     """The InfluxDB sink the config asks for (v1 /write by default, or v2 through influxdb-client)."""
+    settings.register_secrets(redactor)
     transport: V1Transport | V2Transport
     if settings.api == "v2":
         transport = V2Transport(

@@ -265,11 +265,6 @@ class PoolAccount:
     coin: str
     settings: WithSecrets
 
-    @property
-    def target(self) -> str:
-        """The `target` tag: unique within the group, never a secret."""
-        return f"{self.kind}/{self.id}"
-
 
 @dataclass(frozen=True)
 class Group:

@@ -41,7 +41,7 @@ class TokenBucket:
             self._tokens = min(float(self.budget.burst), self._tokens + (now - self._updated) * rate)
             self._updated = now
             wait = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / rate
-            if now + wait > deadline:
+            if wait > 0 and now + wait > deadline:
                 raise RateLimited(
                     f"rate budget exhausted ({self.budget.per_minute:g}/min per {self.budget.scope})",
                     retry_after=wait,

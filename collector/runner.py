@@ -35,7 +35,7 @@ class PoolTarget:
 
     @property
     def key(self) -> str:
-        return f"{self.group.id}/{self.account.target}"
+        return f"{self.group.id}/{self.account.kind}/{self.account.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +153,7 @@ class Runner:
         return source_health_line(
             target.account.group_id,
             target.account.kind,
-            target.account.target,
+            target.account.id,
             success=success,
             stale=not success,
             duration_s=round(duration_s, 6),

@@ -71,6 +71,11 @@ class WithSecrets(BaseModel):
             redactor.add(value)
             self._resolved[name] = SecretStr(value)
 
+    def register_secrets(self, redactor: Redactor) -> None:
+        """Make sure `redactor` knows every resolved secret (whichever redactor loaded the config)."""
+        for value in self._resolved.values():
+            redactor.add(value.get_secret_value())
+
     def secret(self, name: str) -> str | None:
         """The resolved value of a secret, or None if it was not configured."""
         resolved = self._resolved.get(name)

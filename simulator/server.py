@@ -33,6 +33,9 @@ class _HttpServer(ThreadingHTTPServer):
     """ThreadingHTTPServer that knows its SimulatorServer and the open connections (to cut them on stop)."""
 
     daemon_threads = True
+    # The default backlog of 5 drops connections when a collector opens many at once; a dropped SYN is
+    # retried only after a second, which looks like a hung pool.
+    request_queue_size = 512
 
     def __init__(self, address: tuple[str, int], owner: SimulatorServer) -> None:
         self.owner = owner

@@ -96,6 +96,8 @@ class HttpClient:
     ) -> Any:
         """Send one request and return its JSON, or raise the typed error its failure maps to."""
         shown = self._redact(url)
+        if self._monotonic() >= self._deadline:
+            raise Unreachable(f"{method} {shown}: poll deadline passed before the request")
         self._wait_for_budget()
         remaining = self._deadline - self._monotonic()
         if remaining <= 0:

@@ -122,7 +122,7 @@ def test_success_writes_the_snapshot_and_a_success_health_point() -> None:
     account, _, health = points
     assert account.tags == {"group_id": "g1", "pool": "fake", "account": "acc", "coin": "BTC"}
     assert account.fields == {"hashrate_hs": "1000000000000000.0", "workers_active": "3i", "balance_sats": "830608i"}
-    assert health.tags == {"group_id": "g1", "kind": "fake", "target": "fake/acc"}
+    assert health.tags == {"group_id": "g1", "kind": "fake", "target": "acc"}
     assert health.fields["success"] == "1i"
     assert health.fields["stale"] == "0i"
     assert "error_kind" not in health.fields
