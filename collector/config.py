@@ -104,9 +104,14 @@ class InfluxConfig(WithSecrets):
     max_buffered_lines: int = Field(100_000, ge=1000)
 
     @model_validator(mode="after")
-    def _v2_needs_bucket(self) -> InfluxConfig:
+    def _one_way_to_authenticate(self) -> InfluxConfig:
         if self.api == "v2" and not (self.org and self.bucket and (self.token_env or self.token_file)):
             raise ValueError('api = "v2" needs org, bucket and token_env or token_file')
+        has_token = bool(self.token_env or self.token_file)
+        if has_token and (self.username or self.password_env or self.password_file):
+            raise ValueError("give a token or a username and password, not both")
+        if bool(self.password_env or self.password_file) != bool(self.username):
+            raise ValueError("a password needs a username, and a username needs password_env or password_file")
         return self
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -68,16 +68,17 @@ class Source(Protocol[SnapshotT_co]):
     settings_model: ClassVar[type[BaseModel]]
     default_budget: ClassVar[RateBudget]
 
-    def __init__(self, settings: BaseModel, ctx: SourceContext) -> None: ...
+    # Each source takes its own settings model; `Any` keeps the protocol satisfiable by all of them.
+    def __init__(self, settings: Any, ctx: SourceContext) -> None: ...
 
     def collect(self) -> SnapshotT_co: ...
 
     @staticmethod
-    def budget_key(settings: BaseModel) -> str:
+    def budget_key(settings: Any) -> str:
         """Name the scope the pool's rate limit applies to (a credential or a host) for this account."""
         ...
 
     @staticmethod
-    def requests_per_poll(settings: BaseModel) -> int:
+    def requests_per_poll(settings: Any) -> int:
         """How many requests one `collect()` makes, so the config check can warn about unmeetable intervals."""
         ...

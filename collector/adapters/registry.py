@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from collector.adapters.base import Source
+from collector.models import PoolAccountSnapshot
 from collector.ratelimit import RateBudget
 
 if TYPE_CHECKING:
     from collector.config import RateBudgetOverride
 
+PoolSourceClass = type[Source[PoolAccountSnapshot]]
 
-class SourceRegistry(Mapping[str, Any]):
+
+class SourceRegistry(Mapping[str, PoolSourceClass]):
     """An immutable mapping of source kind to source class, with each class's rate budget."""
 
-    def __init__(self, sources: Mapping[str, Any]) -> None:
+    def __init__(self, sources: Mapping[str, PoolSourceClass]) -> None:
         for kind, source in sources.items():
             if source.kind != kind:
                 raise ValueError(f"source {source.__name__} has kind {source.kind!r}, registered as {kind!r}")
         self._sources = dict(sources)
 
-    def __getitem__(self, kind: str) -> Any:
+    def __getitem__(self, kind: str) -> PoolSourceClass:
         return self._sources[kind]
 
     def __iter__(self) -> Iterator[str]:
@@ -31,7 +35,7 @@ class SourceRegistry(Mapping[str, Any]):
 
     def budget_for(self, kind: str, override: RateBudgetOverride | None) -> RateBudget:
         """The pool's documented budget, or the configured override at the same scope."""
-        default: RateBudget = self._sources[kind].default_budget
+        default = self._sources[kind].default_budget
         if override is None:
             return default
         return RateBudget(per_minute=override.requests_per_minute, burst=override.burst, scope=default.scope)

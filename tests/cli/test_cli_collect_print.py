@@ -43,9 +43,9 @@ def test_print_writes_line_protocol_for_every_demo_group(
     run = cli.run("collect", "--once", "--print", "-c", str(config.main))
     now = time.time()
 
-    assert run.code == 0, run
+    assert run.code == 0, str(run)
     points = parse_output(run.out)  # raises on the first line that is not line protocol
-    assert points, run
+    assert points, str(run)
     for point in points:
         assert 10**18 <= point.timestamp < 10**19, f"not nanoseconds: {point}"
         if point.measurement in PERIODIC:
@@ -66,7 +66,7 @@ def test_print_hashrates_are_floats_in_hashes_per_second(
     cli: CliRunner, make_config: MakeConfig, scenario: Scenario
 ) -> None:
     run = cli.run("collect", "--once", "--print", "-c", str(make_config().main))
-    assert run.code == 0, run
+    assert run.code == 0, str(run)
     points = parse_output(run.out)
 
     for point in points:
@@ -102,7 +102,7 @@ def test_print_group_selects_one_group(cli: CliRunner, make_config: MakeConfig) 
     config = make_config()
     run = cli.run("collect", "--once", "--print", "--group", "baikal", "-c", str(config.main))
 
-    assert run.code == 0, run
+    assert run.code == 0, str(run)
     points = parse_output(run.out)
     assert {p.tags.get("group_id") for p in points} == {"baikal"}
     assert accounts_with(points, "pool_account") == {("baikal", a) for a in config.groups["baikal"].accounts}
@@ -114,10 +114,10 @@ def test_collect_usage_errors_exit_2(cli: CliRunner, make_config: MakeConfig) ->
     unknown_group = cli.run("collect", "--once", "--print", "--group", "nosuch", "-c", str(config.main))
     without_once = cli.run("collect", "--print", "-c", str(config.main))
 
-    assert unknown_group.code == 2, unknown_group
+    assert unknown_group.code == 2, str(unknown_group)
     assert "nosuch" in unknown_group.err
     assert unknown_group.out == ""
-    assert without_once.code == 2, without_once
+    assert without_once.code == 2, str(without_once)
     assert "--once" in without_once.err
     assert without_once.out == ""
     for run in (unknown_group, without_once):
@@ -140,7 +140,7 @@ def test_failed_sources_exit_1_with_health_points_only(
         simulator.set_fault(pool, account, fault)
     run = cli.run("collect", "--once", "--print", "-c", str(config.main))
 
-    assert run.code == 1, run
+    assert run.code == 1, str(run)
     points = parse_output(run.out)
     failed = {(group, account) for _, group, account in FAULTS}
     for (_, group, account), (_, kind) in FAULTS.items():

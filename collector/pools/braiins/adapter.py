@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from collector.adapters.base import SectionCollector, SourceContext
 from collector.errors import NoData
@@ -38,7 +38,7 @@ class BraiinsSource:
     """Polls one Braiins Pool account."""
 
     kind: ClassVar[str] = "braiins"
-    settings_model: ClassVar[type[BraiinsSettings]] = BraiinsSettings
+    settings_model: ClassVar[type[BaseModel]] = BraiinsSettings
     # Braiins documents "about 1 request every 5 seconds" per token; a burst of 4 lets one poll go at once.
     default_budget: ClassVar[RateBudget] = RateBudget(per_minute=12, burst=4, scope="credential")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from collector.adapters.base import SectionCollector, SourceContext
 from collector.errors import NoData
@@ -30,7 +30,7 @@ class EmcdSource:
     """Polls one EMCD account for one coin."""
 
     kind: ClassVar[str] = "emcd"
-    settings_model: ClassVar[type[EmcdSettings]] = EmcdSettings
+    settings_model: ClassVar[type[BaseModel]] = EmcdSettings
     # EMCD v1 documents no limit; its clients poll about once a minute. The budget is per API host (per IP).
     default_budget: ClassVar[RateBudget] = RateBudget(per_minute=120, burst=20, scope="host")
 
