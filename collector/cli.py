@@ -56,7 +56,7 @@ def cmd_check_config(args: argparse.Namespace, redactor: Redactor) -> int:
 
 
 def cmd_collect(args: argparse.Namespace, redactor: Redactor) -> int:
-    from collector.app import build_collector, build_influx_sink, collect_once, summarize
+    from collector.app import DatabaseSetup, build_collector, build_influx_sink, collect_once, summarize
     from collector.sinks.base import Sink, StdoutSink
 
     if not args.once:
@@ -69,21 +69,27 @@ def cmd_collect(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.group is not None and args.group not in {g.id for g in config.groups}:
         print(f"minewatch: no group {args.group!r} in {config.path}", file=sys.stderr)
         return EXIT_USAGE
-    sink: Sink = StdoutSink(sys.stdout) if args.print else build_influx_sink(config.main.influxdb, redactor, log)
+    influx = None
     if not args.print:
-        sink.start()  # type: ignore[attr-defined]
+        influx = build_influx_sink(config.main.influxdb, redactor, log)
+        if not DatabaseSetup(influx, log)():
+            print(f"minewatch: InfluxDB at {config.main.influxdb.url} is not ready; nothing polled", file=sys.stderr)
+            influx.close(timeout_s=0)
+            return EXIT_FAILED
+    sink: Sink = influx if influx is not None else StdoutSink(sys.stdout, redact=redactor)
     selected = None if args.group is None else frozenset({args.group})
     collector = build_collector(config, pool_sources(), sink, redactor=redactor, log=log, selected=selected)
     results = collect_once(collector)
+    stored = sink.flush(timeout_s=config.main.influxdb.timeout_s * 3)
     sink.close()
     ok, failed = summarize(results)
     for result in results:
         if not result.success:
-            print(
-                f"minewatch: {result.key}: {result.error_kind}: {redactor(result.message or '')}",
-                file=sys.stderr,
-            )
+            print(f"minewatch: {result.key}: {result.error_kind}: {redactor(result.message or '')}", file=sys.stderr)
     print(f"minewatch: polled {len(results)} sources: {ok} ok, {failed} failed", file=sys.stderr)
+    if influx is not None and not stored:
+        print(f"minewatch: InfluxDB did not take every point: {redactor(influx.last_error or '')}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -110,7 +116,7 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    log.info("minewatch run: %d groups, %d pool accounts", len(config.groups), len(collector.targets))
+    log.info("minewatch run: %d groups, %d pool accounts", len(collector.groups()), len(collector.targets))
     run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log))
     flushed = sink.flush(timeout_s=10.0)
     sink.close()

@@ -30,7 +30,7 @@ from collector.adapters.registry import SourceRegistry
 from collector.addresses import is_valid_btc_address, normalize_address
 from collector.errors import ConfigError
 from collector.redact import Redactor
-from collector.secrets import SecretMissing, WithSecrets
+from collector.secrets import SecretMissing, WithSecrets, read_secret_file
 from collector.units import UnitError, parse_hashrate, parse_power
 
 DEFAULT_CONFIG = Path("config/minewatch.toml")
@@ -368,6 +368,7 @@ def load_config(
     env = os.environ if environ is None else environ
     errors: list[ConfigError] = []
     main_raw = _read_toml(path, errors)
+    _learn_secrets(main_raw, path.parent, env, redactor)
     main = _validate(MainConfig, main_raw, path, errors) if main_raw is not None else None
     if main is None:
         raise ConfigInvalid(errors)
@@ -404,6 +405,30 @@ def load_config(
     config = AppConfig(main=main, groups=tuple(groups), regions=regions, path=path)
     warnings = _budget_warnings(config, sources) + _calendar_warnings(regions)
     return AppConfig(main=main, groups=tuple(groups), regions=regions, path=path, warnings=tuple(warnings))
+
+
+def _learn_secrets(raw: Any, base_dir: Path, env: Mapping[str, str], redactor: Redactor) -> None:
+    """Teach the redactor every secret a raw file names, before validation can quote a value back.
+
+    Best effort and silent: the validated settings resolve (and report) the same secrets properly later.
+    A secret pasted into the wrong key of an invalid file must still never be printed.
+    """
+    if isinstance(raw, list):
+        for item in raw:
+            _learn_secrets(item, base_dir, env, redactor)
+        return
+    if not isinstance(raw, dict):
+        return
+    for key, value in raw.items():
+        if isinstance(value, dict | list):
+            _learn_secrets(value, base_dir, env, redactor)
+        elif isinstance(value, str) and key.endswith("_env") and env.get(value):
+            redactor.add(env[value])
+        elif isinstance(value, str) and key.endswith("_file"):
+            try:
+                redactor.add(read_secret_file(base_dir / value))
+            except (OSError, UnicodeDecodeError, ValueError):
+                continue
 
 
 def _read_toml(path: Path, errors: list[ConfigError]) -> dict[str, Any] | None:
@@ -466,6 +491,7 @@ def _load_group(
     raw = _read_toml(path, errors)
     if raw is None:
         return None
+    _learn_secrets(raw, path.parent, env, redactor)
     before = len(errors)
     spec = _validate(GroupFile, raw, path, errors)
     if spec is None:

@@ -10,6 +10,17 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, model_valida
 
 from collector.redact import Redactor
 
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+def read_secret_file(path: Path) -> str:
+    """A secret file's text, stripped; at most 64 KiB are read (a device like /dev/zero never ends).
+
+    Raises OSError, UnicodeDecodeError, or ValueError (a NUL byte in the path).
+    """
+    with path.open("rb") as handle:
+        return handle.read(MAX_SECRET_FILE_BYTES).decode("utf-8").strip()
+
 
 class SecretMissing(ValueError):
     """A named secret could not be read; `key` is the config key that names it."""
@@ -57,7 +68,7 @@ class WithSecrets(BaseModel):
             elif file_name:
                 path = Path(file_name) if Path(file_name).is_absolute() else base_dir / file_name
                 try:
-                    value = path.read_text(encoding="utf-8").strip()
+                    value = read_secret_file(path)
                 except OSError as exc:
                     raise SecretMissing(f"{name}_file", f"cannot read {path}: {exc.strerror}") from None
                 except UnicodeDecodeError:

@@ -359,6 +359,14 @@ def parse_output(text: str) -> list[Point]:
     return points
 
 
+def number(point: Point, name: str) -> float:
+    """A numeric field of `point` (a missing or non-numeric field fails the test)."""
+    value = point.fields.get(name)
+    assert isinstance(value, int | float), f"{name} is not a number: {point}"
+    assert not isinstance(value, bool), f"{name} is a boolean: {point}"
+    return float(value)
+
+
 def account_of(point: Point) -> str:
     """The account a `source_health` point is about: its `target` tag is the account id (or `<kind>/<id>`)."""
     return point.tags["target"].rsplit("/", 1)[-1]

@@ -47,6 +47,7 @@ def make_config(tmp_path: Path, simulator: SimulatorServer, closed_url: str) -> 
     By default InfluxDB is a closed port (so `--print` runs prove they never need it); pass `influx_url` and
     `database` for runs that write.
     """
+
     def make(
         *,
         influx_url: str = closed_url,
@@ -86,4 +87,3 @@ def new_database(influxd: InfluxdServer) -> Iterator[NewDatabase]:
         except StorageError as exc:  # pragma: no cover - only when influxd is broken
             print(f"could not drop {transport.database}: {exc}")
         transport.close()
-

@@ -10,7 +10,17 @@ import math
 import re
 import time
 
-from cli_support import DEMO_SECRETS, CliRunner, Finished, MakeConfig, Point, account_of, by_measurement, parse_output
+from cli_support import (
+    DEMO_SECRETS,
+    CliRunner,
+    Finished,
+    MakeConfig,
+    Point,
+    account_of,
+    by_measurement,
+    number,
+    parse_output,
+)
 
 from simulator import truth
 from simulator.scenario import Fault, Pool, Scenario
@@ -36,9 +46,7 @@ def health(points: list[Point]) -> dict[tuple[str, str], Point]:
     return {(p.tags["group_id"], account_of(p)): p for p in by_measurement(points, "source_health")}
 
 
-def test_print_writes_line_protocol_for_every_demo_group(
-    cli: CliRunner, make_config: MakeConfig, scenario: Scenario
-) -> None:
+def test_print_writes_line_protocol_for_every_demo_group(cli: CliRunner, make_config: MakeConfig) -> None:
     config = make_config()
     run = cli.run("collect", "--once", "--print", "-c", str(config.main))
     now = time.time()
@@ -53,7 +61,10 @@ def test_print_writes_line_protocol_for_every_demo_group(
             assert abs(point.timestamp / 1e9 - now) < 120, f"not stamped with the poll time: {point}"
 
     assert accounts_with(points, "pool_account") == config.accounts
-    assert {(k, p.fields["success"]) for k, p in health(points).items()} == {(a, 1) for a in config.accounts}
+    assert set(health(points)) == config.accounts
+    for point in health(points).values():
+        assert (point.fields["success"], point.fields["stale"]) == (1, 0), point
+        assert type(point.fields["success"]) is int, f"success is not an integer field: {point}"
     for group in config.groups.values():
         assert any(p.tags["group_id"] == group.id for p in by_measurement(points, "permit")), group.id
         sites = {p.tags["site"] for p in by_measurement(points, "site") if p.tags["group_id"] == group.id}
@@ -79,23 +90,23 @@ def test_print_hashrates_are_floats_in_hashes_per_second(
         t = reported.timestamp // 10**9
         # Units: within 25 % of the nominal rate of the online workers (a Th/s or Gh/s slip is 1000x off).
         nominal = sum(w.nominal_ths for w in sim_account.workers if truth.is_online(w, t)) * 1e12
-        assert 0.75 * nominal < reported.fields["hashrate_hs"] < 1.25 * nominal, reported
+        assert 0.75 * nominal < number(reported, "hashrate_hs") < 1.25 * nominal, reported
         # The account figure matches the sum of its workers (a dead worker reports no hashrate at all).
         workers = [
             p
             for p in by_measurement(points, "pool_worker")
             if (p.tags["pool"], p.tags["account"]) == (sim_account.pool, sim_account.username)
         ]
-        worker_sum = sum(float(w.fields.get("hashrate_hs", 0.0)) for w in workers)
+        worker_sum = sum(number(w, "hashrate_hs") for w in workers if "hashrate_hs" in w.fields)
         assert len(workers) == len(sim_account.workers), reported
-        assert math.isclose(worker_sum, float(reported.fields["hashrate_hs"]), rel_tol=1e-3), reported
+        assert math.isclose(worker_sum, number(reported, "hashrate_hs"), rel_tol=1e-3), reported
 
     baikal = accounts[("braiins", "baikal")]
     expected = truth.account_windows(scenario, scenario.account("braiins", "baikal"), baikal.timestamp // 10**9)
     # The simulator's clock may have read a second later than the collector's: 1e12 H/s is ample for that.
-    assert abs(baikal.fields["hashrate_hs"] - expected.h5m) < 1e12
-    assert abs(baikal.fields["hashrate_1h_hs"] - expected.h1h) < 1e12
-    assert abs(baikal.fields["hashrate_24h_hs"] - expected.h24h) < 1e12
+    assert abs(number(baikal, "hashrate_hs") - expected.h5m) < 1e12
+    assert abs(number(baikal, "hashrate_1h_hs") - expected.h1h) < 1e12
+    assert abs(number(baikal, "hashrate_24h_hs") - expected.h24h) < 1e12
 
 
 def test_print_group_selects_one_group(cli: CliRunner, make_config: MakeConfig) -> None:

@@ -75,10 +75,17 @@ def test_shards_poll_disjoint_groups_that_cover_all(
         daemons.append(cli.start("run", "--shard", f"{index}/2", "-c", str(config.main)))
     all_groups = set(config.groups)
 
-    def all_groups_polled() -> bool | None:
-        return set().union(*(groups_in(db, "source_health") for db in shard_dbs)) == all_groups or None
+    def covered(measurement: str) -> set[str]:
+        return set().union(*(groups_in(db, measurement) for db in shard_dbs))
 
-    wait_for("every group in one of the shards' databases", all_groups_polled, timeout_s=30)
+    def every_group_written() -> bool | None:
+        for daemon in daemons:
+            assert daemon.is_running(), f"a shard exited early:\n{daemon.err}"
+        return covered("source_health") == covered("permit") == all_groups or None
+
+    wait_for(
+        "every group's health and permit points in one of the shards' databases", every_group_written, timeout_s=30
+    )
     for daemon in daemons:
         daemon.terminate()
     for daemon in daemons:
