@@ -4,26 +4,94 @@ from __future__ import annotations
 
 import re
 import shutil
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
+REPO = ROOT
+DEMO_CONFIG = ROOT / "config" / "demo"
 DEMO_SIMULATOR_URL = "http://127.0.0.1:18400"
 DEMO_INFLUX_URL = "http://127.0.0.1:18086"
 
 
-def demo_config_copy(tmp: Path, *, simulator_url: str, influx_url: str, database: str, extra_main: str = "") -> Path:
-    """Copy config/demo (and the ban calendar beside it) into `tmp`; return the main file's path."""
-    shutil.copytree(ROOT / "config" / "demo", tmp / "demo")
-    shutil.copy(ROOT / "config" / "regions.toml", tmp / "regions.toml")
-    for group_file in (tmp / "demo" / "groups").glob("*.toml"):
-        group_file.write_text(group_file.read_text().replace(DEMO_SIMULATOR_URL, simulator_url))
-    main = tmp / "demo" / "minewatch.toml"
-    text = main.read_text().replace(DEMO_INFLUX_URL, influx_url)
-    text = re.sub(r'(?m)^database = ".*"$', f'database = "{database}"', text)
-    main.write_text(text + extra_main)
-    return main
+@dataclass(frozen=True)
+class DemoGroup:
+    """What a demo group file declares: its account ids (with their pool kind) and its site ids."""
+
+    id: str
+    accounts: dict[str, str]
+    sites: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """A copy of config/demo in a temp dir; `main` is the file to pass to `-c`."""
+
+    main: Path
+    groups: dict[str, DemoGroup] = field(default_factory=dict)
+
+    @property
+    def accounts(self) -> set[tuple[str, str]]:
+        """Every (group id, account id)."""
+        return {(group.id, account) for group in self.groups.values() for account in group.accounts}
+
+    def group_file(self, group_id: str) -> Path:
+        return self.main.parent / "groups" / f"{group_id}.toml"
+
+    def secret_file(self, name: str) -> Path:
+        return self.main.parent / "secrets" / name
+
+
+def _replace_once(text: str, pattern: str, replacement: str) -> str:
+    new, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+    assert count == 1, f"{pattern!r} matched {count} times in the demo config"
+    return new
+
+
+def copy_demo_config(
+    dest: Path,
+    *,
+    simulator_url: str,
+    influx_url: str,
+    database: str,
+    influx: Mapping[str, str] | None = None,
+    schedule: Mapping[str, str] | None = None,
+    extra: str = "",
+) -> DemoConfig:
+    """Copy config/demo and config/regions.toml under `dest` (same relative layout) and repoint them.
+
+    `influx` and `schedule` replace or add keys of `[influxdb]` / `[schedule]` (values are TOML text);
+    `extra` is appended to the main file (e.g. `[rate_budgets.braiins]`).
+    """
+    shutil.copytree(DEMO_CONFIG, dest / "demo")
+    shutil.copy(REPO / "config" / "regions.toml", dest / "regions.toml")
+    groups: dict[str, DemoGroup] = {}
+    for group_file in sorted((dest / "demo" / "groups").glob("*.toml")):
+        text = group_file.read_text(encoding="utf-8")
+        assert DEMO_SIMULATOR_URL in text, f"{group_file.name} no longer points at {DEMO_SIMULATOR_URL}"
+        group_file.write_text(text.replace(DEMO_SIMULATOR_URL, simulator_url), encoding="utf-8")
+        data = tomllib.loads(text)
+        groups[data["id"]] = DemoGroup(
+            id=data["id"],
+            accounts={account["id"]: account["kind"] for account in data["pool_accounts"]},
+            sites=tuple(site["id"] for site in data["sites"]),
+        )
+    main = dest / "demo" / "minewatch.toml"
+    text = main.read_text(encoding="utf-8")
+    text = _replace_once(text, rf'^url = "{re.escape(DEMO_INFLUX_URL)}"$', f'url = "{influx_url}"')
+    text = _replace_once(text, r'^database = ".*"$', f'database = "{database}"')
+    for section, values in (("influxdb", influx or {}), ("schedule", schedule or {})):
+        for key, value in values.items():
+            if re.search(rf"^{key} = ", text, flags=re.MULTILINE):
+                text = _replace_once(text, rf"^{key} = .*$", f"{key} = {value}")
+            else:
+                text = _replace_once(text, rf"^\[{section}\]$", f"[{section}]\n{key} = {value}")
+    main.write_text(text + "\n" + extra, encoding="utf-8")
+    return DemoConfig(main=main, groups=groups)
 
 
 def scenario_config(

@@ -6,7 +6,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from cli_support import DEMO_SCENARIO, CliRunner, DemoConfig, MakeConfig, NewDatabase, copy_demo_config, unique_name
+from cli_support import DEMO_SCENARIO, CliRunner, MakeConfig, NewDatabase, unique_name
+from demo_config import DemoConfig, copy_demo_config
 
 from collector.errors import StorageError
 from collector.sinks.influx import V1Transport, quote_ident

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from cli_support import CliRunner, DemoConfig, MakeConfig
+from cli_support import CliRunner, MakeConfig
+from demo_config import DemoConfig
 
 SECRET = "SEKRIT-cli-sibgaz-7c41e9"
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_support import CliRunner, DemoConfig, Running, copy_demo_config, databases, unique_name
+from cli_support import CliRunner, Running, databases, unique_name
+from demo_config import DemoConfig, copy_demo_config
 
 from collector.errors import StorageError
 from collector.sinks.influx import V1Transport, quote_ident

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from demo_config import ROOT, demo_config_copy, scenario_config
+from demo_config import ROOT, copy_demo_config, scenario_config
 
 from collector.adapters.registry import pool_sources
 from collector.app import Collector, DatabaseSetup, build_collector, build_influx_sink, collect_once
@@ -75,7 +75,9 @@ def _hashrate_tolerance(account: Account) -> float:
 def demo_config(
     tmp_path: Path, simulator: SimulatorServer, influxd: InfluxdServer, influx_db: V1Transport
 ) -> AppConfig:
-    path = demo_config_copy(tmp_path, simulator_url=simulator.url, influx_url=influxd.url, database=influx_db.database)
+    path = copy_demo_config(
+        tmp_path, simulator_url=simulator.url, influx_url=influxd.url, database=influx_db.database
+    ).main
     return load_config(path, pool_sources(), redactor=Redactor())
 
 
