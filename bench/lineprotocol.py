@@ -24,8 +24,7 @@ def make_snapshot(index: int, workers: int, now: int) -> PoolAccountSnapshot:
         workers_inactive=1,
         balance_sats=21038 + index,
         workers=tuple(
-            WorkerStats(f"rack{index}x{w:03d}", True, 2.0e14 + w, 1.99e14, 2.0e14, now - 5)
-            for w in range(workers)
+            WorkerStats(f"rack{index}x{w:03d}", True, 2.0e14 + w, 1.99e14, 2.0e14, now - 5) for w in range(workers)
         ),
         earnings=(Earning(now - 86400, 21038, "daily", f"braiins:daily:{now - 86400}"),),
         payouts=(Payout(now - 3600, 50000, "bc1qgwxdmj920kncmw8508t78axs2z5qra387xje0m", None, "queued", f"p{index}"),),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from demo_config import ROOT, copy_demo_config, scenario_config
+from demo_config import ROOT, copy_demo_config
 
 from collector.adapters.registry import pool_sources
 from collector.app import Collector, DatabaseSetup, build_collector, build_influx_sink, collect_once
@@ -21,6 +21,7 @@ from collector.redact import Redactor
 from collector.sinks.influx import InfluxSink, V1Transport, quote_literal
 from collector.units import hashrate_factor
 from simulator import truth
+from simulator.configgen import write_config
 from simulator.local_servers import InfluxdServer
 from simulator.scenario import Account, Scenario, load_scenario
 from simulator.server import SimulatorServer
@@ -179,7 +180,7 @@ def test_each_faulty_account_is_counted_by_kind_and_never_written_as_zero(
 ) -> None:
     scenario = load_scenario(ROOT / "simulator" / "scenarios" / "faults.toml")
     with SimulatorServer(scenario, clock=lambda: NOW, hang_seconds=3) as server:
-        path = scenario_config(
+        path = write_config(
             tmp_path,
             scenario,
             simulator_url=server.url,

@@ -250,5 +250,3 @@ def test_a_partial_poll_succeeds_and_names_the_failed_part() -> None:
     health = points[-1]
     assert health.fields["success"] == "1i"
     assert health.fields["error_kind"] == '"bad_response"'
-
-
