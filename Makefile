@@ -9,16 +9,17 @@ STAMP := $(VENV)/.installed
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || scripts/ensure-debian-packages python3-venv
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the tests and the demo start: influxd (storage) and victoria-metrics (a real /api/v2/write peer).
+# Debian packages the tests start: influxd (storage) and victoria-metrics (a real /api/v2/write peer).
 system-deps:
 	@scripts/ensure-debian-packages influxdb victoria-metrics
 
-test: venv system-deps
+test: system-deps venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest

@@ -8,7 +8,6 @@ an in-memory sink. Prints accounts/s, points/s and the per-poll duration percent
 from __future__ import annotations
 
 import logging
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from collector.config import load_config
 from collector.redact import Redactor
 from collector.sinks.base import MemorySink
 from simulator.configgen import write_config
+from simulator.local_servers import free_port
 from simulator.scenario import load_scenario
 
 NOW_HINT = "history_start = 2026-11-01"
@@ -45,12 +45,6 @@ def scenario_text(accounts: int) -> str:
             lines += ["[[accounts.workers]]", f'name = "w{w}"', "nominal_ths = 200.0"]
         lines.append("")
     return "\n".join(lines)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> None:
@@ -82,7 +76,7 @@ def main() -> None:
             except requests.ConnectionError:
                 time.sleep(0.1)
         budgets = (
-            "interval_s = 60\ntimeout_s = 30\nworkers = 64\n\n"
+            f"interval_s = 60\ntimeout_s = 30\nworkers = {workers}\n\n"
             "[rate_budgets.braiins]\nrequests_per_minute = 1000000\nburst = 1000\n\n"
             "[rate_budgets.emcd]\nrequests_per_minute = 1000000\nburst = 1000000\n"
         )
@@ -98,7 +92,7 @@ def main() -> None:
         sink = MemorySink()
         collector = build_collector(config, pool_sources(), sink, redactor=Redactor(), log=logging.getLogger("bench"))
         started = time.perf_counter()
-        results = collect_once(collector, workers=workers)
+        results = collect_once(collector)
         elapsed = time.perf_counter() - started
         durations = sorted(h.last_duration_s or 0.0 for _, h in collector.state.items())
         failed = sum(1 for r in results if not r.success)

@@ -43,11 +43,7 @@ class Collector:
     state: StateStore
     sink: Sink
     clock: Callable[[], float]
-    selected: frozenset[str] | None = None
-
-    def groups(self) -> list[Group]:
-        """The groups this collector polls (all, or its shard, or the one asked for)."""
-        return [g for g in self.config.groups if self.selected is None or g.id in self.selected]
+    groups: list[Group]
 
     def write_group_facts(self, group: Group) -> None:
         """Write the group's `permit` and `site` points for now."""
@@ -65,28 +61,28 @@ def _session(pool_size: int) -> requests.Session:
 
 def build_targets(
     config: AppConfig,
+    groups: Sequence[Group],
     sources: SourceRegistry,
     *,
     redactor: Redactor,
     clock: Callable[[], float],
     log: logging.Logger,
-    selected: frozenset[str] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> list[PoolTarget]:
-    """One target per pool account: a source instance with its own HTTP client over a shared session."""
+    """One target per pool account of `groups`: a source with its own HTTP client over a per-host session."""
     sessions: dict[str, requests.Session] = {}
     budgets = BudgetBook(monotonic)
     schedule = config.main.schedule
     targets = []
-    for group in config.groups:
-        if selected is not None and group.id not in selected:
-            continue
+    for group in groups:
         for account in group.accounts:
             source_class = sources[account.kind]
             settings = account.settings
             settings.register_secrets(redactor)
-            host = urlsplit(getattr(settings, "base_url", "")).netloc
-            session = sessions.setdefault(host, _session(max(10, schedule.workers)))
+            host = urlsplit(settings.base_url).netloc
+            if host not in sessions:
+                sessions[host] = _session(max(10, schedule.workers))
+            session = sessions[host]
             budget = sources.budget_for(account.kind, config.main.rate_budgets.get(account.kind))
             http = HttpClient(
                 session,
@@ -120,10 +116,9 @@ def build_collector(
     state = StateStore()
     schedule = config.main.schedule
     runner = Runner(sink, state, clock=clock, interval_s=schedule.interval_s, timeout_s=schedule.timeout_s, log=log)
-    targets = build_targets(config, sources, redactor=redactor, clock=clock, log=log, selected=selected)
-    return Collector(
-        config=config, targets=targets, runner=runner, state=state, sink=sink, clock=clock, selected=selected
-    )
+    groups = [g for g in config.groups if selected is None or g.id in selected]
+    targets = build_targets(config, groups, sources, redactor=redactor, clock=clock, log=log)
+    return Collector(config=config, targets=targets, runner=runner, state=state, sink=sink, clock=clock, groups=groups)
 
 
 def build_influx_sink(settings: InfluxConfig, redactor: Redactor, log: logging.Logger) -> InfluxSink:
@@ -180,9 +175,10 @@ class DatabaseSetup:
         return True
 
 
-def collect_once(collector: Collector, *, workers: int = 32) -> list[PollResult]:
-    """Poll every target once, concurrently, and write each group's permit and site points."""
-    for group in collector.groups():
+def collect_once(collector: Collector) -> list[PollResult]:
+    """Poll every target once, with the configured number of threads, and write each group's facts."""
+    workers = collector.config.main.schedule.workers
+    for group in collector.groups:
         collector.write_group_facts(group)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(collector.targets)))) as pool:
         return list(pool.map(collector.runner.poll, collector.targets))
@@ -206,10 +202,15 @@ def run_scheduled(
         now=lambda: datetime.fromtimestamp(collector.clock(), UTC),
     )
     if setup_database is not None and not setup_database():
-        scheduler.add("storage/database", setup_database)
+
+        def retry_database_setup() -> None:
+            if setup_database():
+                scheduler.remove("storage/database")
+
+        scheduler.add("storage/database", retry_database_setup)
     for target in collector.targets:
         scheduler.add(target.key, _bind(collector.runner.poll, target))
-    for group in collector.groups():
+    for group in collector.groups:
         scheduler.add(f"{group.id}/facts", _bind(collector.write_group_facts, group))
     scheduler.start()
     log.info("scheduled %d jobs every %g s", scheduler.job_count, schedule.interval_s)

@@ -16,6 +16,7 @@ from collector.config import AppConfig, ConfigInvalid, default_config_path, load
 from collector.redact import RedactingFilter, Redactor
 from collector.sharding import ShardError, parse_shard, shard_of
 
+DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "simulator" / "scenarios" / "demo.toml"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -33,7 +34,7 @@ def _setup_logging(redactor: Redactor, level: str, stream: TextIO) -> logging.Lo
     return logging.getLogger("minewatch")
 
 
-def _load(path: Path | None, redactor: Redactor, stderr: TextIO) -> AppConfig | None:
+def _load(path: Path | None, redactor: Redactor, stderr: TextIO, *, warn: bool = False) -> AppConfig | None:
     config_path = path or default_config_path()
     try:
         config = load_config(config_path, pool_sources(), redactor=redactor)
@@ -41,13 +42,14 @@ def _load(path: Path | None, redactor: Redactor, stderr: TextIO) -> AppConfig | 
         for error in invalid.errors:
             print(f"minewatch: config error: {redactor(str(error))}", file=stderr)
         return None
-    for warning in config.warnings:
-        print(f"minewatch: warning: {warning}", file=stderr)
+    if warn:
+        for warning in config.warnings:
+            print(f"minewatch: warning: {warning}", file=stderr)
     return config
 
 
 def cmd_check_config(args: argparse.Namespace, redactor: Redactor) -> int:
-    config = _load(args.config, redactor, sys.stderr)
+    config = _load(args.config, redactor, sys.stderr, warn=True)
     if config is None:
         return EXIT_USAGE
     accounts = sum(len(g.accounts) for g in config.groups)
@@ -81,7 +83,10 @@ def cmd_collect(args: argparse.Namespace, redactor: Redactor) -> int:
     collector = build_collector(config, pool_sources(), sink, redactor=redactor, log=log, selected=selected)
     results = collect_once(collector)
     stored = sink.flush(timeout_s=config.main.influxdb.timeout_s * 3)
-    sink.close()
+    if influx is not None:
+        influx.close(timeout_s=0)  # flushed above; do not wait a second time
+    else:
+        sink.close()
     ok, failed = summarize(results)
     for result in results:
         if not result.success:
@@ -110,13 +115,15 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
         index, count = shard
         selected = frozenset(g.id for g in config.groups if shard_of(g.id, count) == index)
         log.info("shard %d/%d: %d of %d groups", index, count, len(selected), len(config.groups))
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
     sink = build_influx_sink(config.main.influxdb, redactor, log)
     sink.start()
     collector = build_collector(config, pool_sources(), sink, redactor=redactor, log=log, selected=selected)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    log.info("minewatch run: %d groups, %d pool accounts", len(collector.groups()), len(collector.targets))
+    log.info("minewatch run: %d groups, %d pool accounts", len(collector.groups), len(collector.targets))
     run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log))
     flushed = sink.flush(timeout_s=10.0)
     sink.close()
@@ -167,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--group", help="only this group id")
     collect.set_defaults(func=cmd_collect)
     simulate = sub.add_parser("simulate", help="serve simulated pool APIs on loopback")
-    simulate.add_argument("--scenario", type=Path, default=Path("simulator/scenarios/demo.toml"))
+    simulate.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario file (default: the demo's)")
     simulate.add_argument("--listen", default="127.0.0.1:18400", help="HOST:PORT (default 127.0.0.1:18400)")
     simulate.add_argument(
         "--allow-external", action="store_true", help="allow a non-loopback --listen address (containers only)"

@@ -10,7 +10,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from collector.adapters.base import HttpUrl, PoolSourceSettings
 from collector.adapters.registry import SourceRegistry
 from collector.addresses import is_valid_btc_address, normalize_address
 from collector.errors import ConfigError
@@ -87,7 +88,7 @@ class InfluxConfig(WithSecrets):
 
     secret_names = ("password", "token")
 
-    url: str = "http://127.0.0.1:8086"
+    url: HttpUrl = "http://127.0.0.1:8086"
     api: Literal["v1", "v2"] = "v1"
     database: str = "minewatch"
     retention_policy: str | None = None
@@ -122,7 +123,6 @@ class ScheduleConfig(Strict):
     timeout_s: float = Field(20.0, gt=0)
     misfire_grace_s: int = Field(30, ge=1)
     workers: int = Field(32, ge=1, le=1024)
-    timezone: TimeZone = "UTC"
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> ScheduleConfig:
@@ -268,7 +268,7 @@ class PoolAccount:
     kind: str
     site: str | None
     coin: str
-    settings: WithSecrets
+    settings: PoolSourceSettings
 
 
 @dataclass(frozen=True)
@@ -314,6 +314,12 @@ class Ban(Strict):
     def _season(self) -> Ban:
         if self.kind == "seasonal" and not (self.season_start and self.season_end):
             raise ValueError("a seasonal ban needs season_start and season_end (MM-DD)")
+        for bound in (self.season_start, self.season_end):
+            if bound is not None:
+                try:
+                    date(2000, int(bound[:2]), int(bound[3:]))  # a leap year, so 02-29 is a real day
+                except ValueError:
+                    raise ValueError(f"{bound!r} is not a calendar day (MM-DD)") from None
         return self
 
 
@@ -520,7 +526,7 @@ def _load_group(
             errors,
             ("pool_accounts", i),
         )
-        if isinstance(settings, WithSecrets):
+        if isinstance(settings, PoolSourceSettings):
             _resolve(settings, path, key, env, redactor, errors)
             accounts.append(PoolAccount(spec.id, account.id, account.kind, account.site, account.coin, settings))
     _check_permits(spec, sources, where, site_ids, errors)
@@ -574,14 +580,6 @@ def _check_permits(
 def declared_addresses(permit: PermitVersion | None) -> frozenset[str]:
     """The permit's declared payout addresses in comparable form."""
     return frozenset(normalize_address(a) for a in permit.payout_addresses) if permit else frozenset()
-
-
-def permit_window_utc(group: Group, permit: PermitVersion) -> tuple[datetime, datetime | None]:
-    """The permit's validity as UTC instants: from local midnight of valid_from to the end of valid_to."""
-    zone = ZoneInfo(group.spec.timezone)
-    start = datetime.combine(permit.valid_from, time(), zone)
-    end = None if permit.valid_to is None else datetime.combine(permit.valid_to + timedelta(days=1), time(), zone)
-    return start, end
 
 
 def _budget_warnings(config: AppConfig, sources: SourceRegistry) -> list[str]:

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from collector.errors import RateLimited
 
 
+class BudgetExhausted(RateLimited):
+    """Our own rate budget, not the pool, says not now: the pool has not been asked."""
+
+
 @dataclass(frozen=True, slots=True)
 class RateBudget:
     """`per_minute` requests on average, at most `burst` at once, applied per `scope` ("credential" or "host")."""
@@ -42,7 +46,7 @@ class TokenBucket:
             self._updated = now
             wait = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / rate
             if wait > 0 and now + wait > deadline:
-                raise RateLimited(
+                raise BudgetExhausted(
                     f"rate budget exhausted ({self.budget.per_minute:g}/min per {self.budget.scope})",
                     retry_after=wait,
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,7 +76,8 @@ class Runner:
         """Poll `target` once and write what it returned, or its failure, to the sink."""
         now = self._clock()
         health = self._state.health(target.key)
-        if now < health.backoff_until:
+        # Backoffs end on a poll's slot; half an interval of slack absorbs the scheduler's lateness.
+        if now < health.backoff_until - self._interval_s / 2:
             return self._skip_for_backoff(target, now)
         started = self._monotonic()
         target.http.start_poll(self._timeout_s)
@@ -103,10 +105,14 @@ class Runner:
 
     def _snapshot_lines(self, target: PoolTarget, snapshot: PoolAccountSnapshot) -> list[str]:
         account = target.account
-        permit = target.group.permit_at(datetime.fromtimestamp(snapshot.observed_at, UTC))
-        declared = declared_addresses(permit)
+        group = target.group
+
+        def is_declared(address: str, at: int) -> bool:
+            permit = group.permit_at(datetime.fromtimestamp(at, UTC))
+            return normalize_address(address) in declared_addresses(permit)
+
         tags = PoolAccountTags(group_id=account.group_id, pool=account.kind, account=account.id, coin=account.coin)
-        return list(pool_account_lines(snapshot, tags, lambda address: normalize_address(address) in declared))
+        return list(pool_account_lines(snapshot, tags, is_declared))
 
     def _failed(
         self,
@@ -120,9 +126,13 @@ class Runner:
         before = self._state.health(target.key)
         backoff_until = 0.0
         if isinstance(error, RateLimited):
-            exponential = self._interval_s * 2 ** min(before.consecutive_failures, 4)
-            wait = error.retry_after if error.retry_after is not None else exponential
-            backoff_until = now + min(wait, self._interval_s * MAX_BACKOFF_INTERVALS)
+            # Retry-After where the pool sends it, else 2, 4, 8, 16 intervals; rounded up to whole intervals.
+            exponential = self._interval_s * 2 ** min(before.consecutive_failures + 1, 4)
+            wait = min(
+                error.retry_after if error.retry_after is not None else exponential,
+                self._interval_s * MAX_BACKOFF_INTERVALS,
+            )
+            backoff_until = now + math.ceil(wait / self._interval_s) * self._interval_s
         health = self._state.record_failure(
             target.key, at=now, duration_s=duration, error_kind=kind, backoff_until=backoff_until
         )

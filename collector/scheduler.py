@@ -16,15 +16,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 
 def stagger_offset(key: str, interval_s: float) -> float:
-    """A fixed per-target start offset within the interval, stable across restarts (unlike jitter, no drift)."""
+    """A fixed per-target offset within the interval: the first run is this long after start-up, and every
+    run after it one interval later (unlike APScheduler's jitter, it does not stretch the period)."""
     digest = hashlib.sha256(key.encode()).digest()
     return (int.from_bytes(digest[:8], "big") % 1_000_000) / 1_000_000 * interval_s
 
 
 class SchedulerStats:
-    """Counts of runs APScheduler did not make, so missed runs are visible, not hidden."""
+    """Counts (and logs) the runs APScheduler did not make, so missed runs are visible, not hidden."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: logging.Logger | None = None) -> None:
+        self._log = log or logging.getLogger(__name__)
         self._lock = threading.Lock()
         self.missed = 0
         self.overlapping = 0
@@ -38,6 +40,10 @@ class SchedulerStats:
                 self.overlapping += 1
             elif event.code == EVENT_JOB_ERROR:
                 self.errors += 1
+        if event.code == EVENT_JOB_MISSED:
+            self._log.warning("%s: a run was missed (all workers busy past misfire_grace_s)", event.job_id)
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            self._log.warning("%s: a run was skipped, the previous one is still going", event.job_id)
 
 
 class Scheduler:
@@ -55,7 +61,7 @@ class Scheduler:
         self._interval_s = interval_s
         self._now = now
         self._log = log
-        self.stats = SchedulerStats()
+        self.stats = SchedulerStats(log)
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, misfire_grace_s)},
@@ -73,6 +79,10 @@ class Scheduler:
             name=key,
             next_run_time=first,
         )
+
+    def remove(self, key: str) -> None:
+        """Stop running the job added under `key`."""
+        self._scheduler.remove_job(key)
 
     def start(self) -> None:
         self._scheduler.start()

@@ -16,7 +16,14 @@ _HASHRATE_PREFIXES: dict[str, float] = {
     "e": 1e18,
     "z": 1e21,
 }
-_POWER_PREFIXES: dict[str, float] = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+# Case matters for power: "mW" would be milliwatts, which no permit means; only these spellings are read.
+_POWER_PREFIXES: dict[str, Decimal] = {
+    "": Decimal(1),
+    "k": Decimal(10**3),
+    "K": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+}
 _QUANTITY = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*([A-Za-z/]*)\s*$")
 SATS_PER_COIN = Decimal(100_000_000)
 
@@ -37,21 +44,18 @@ def hashrate_factor(unit: str) -> float:
 
 
 def parse_hashrate(text: str) -> float:
-    """Parse "50 PH/s" or "306.23 TH/s" into H/s."""
+    """Parse "50 PH/s" or "306.23 TH/s" into H/s (exactly: "2.2 PH/s" is 2.2e15, not 2200000000000000.2)."""
     number, unit = _split_quantity(text)
-    return number * hashrate_factor(unit or "H/s")
+    return _finite(number * Decimal(repr(hashrate_factor(unit or "H/s"))), text)
 
 
 def parse_power(text: str) -> float:
     """Parse "12 MW", "3500 W" or "3.5kW" into watts."""
     number, unit = _split_quantity(text)
     normalized = (unit or "W").strip()
-    if not normalized.lower().endswith("w"):
-        raise UnitError(f"unknown power unit {unit!r} in {text!r}")
-    prefix = normalized[:-1].lower()
-    if prefix not in _POWER_PREFIXES:
-        raise UnitError(f"unknown power unit {unit!r} in {text!r}")
-    return number * _POWER_PREFIXES[prefix]
+    if not normalized.endswith("W") or normalized[:-1] not in _POWER_PREFIXES:
+        raise UnitError(f"unknown power unit {unit!r} in {text!r} (use W, kW, MW or GW)")
+    return _finite(number * _POWER_PREFIXES[normalized[:-1]], text)
 
 
 def coins_to_sats(amount: object) -> int:
@@ -78,11 +82,18 @@ def coins_to_sats(amount: object) -> int:
     return int((value * SATS_PER_COIN).to_integral_value())
 
 
-def _split_quantity(text: str) -> tuple[float, str]:
+def _finite(value: Decimal, text: str) -> float:
+    result = float(value)
+    if not math.isfinite(result):
+        raise UnitError(f"not a finite quantity: {text!r}")
+    return result
+
+
+def _split_quantity(text: str) -> tuple[Decimal, str]:
     match = _QUANTITY.match(text)
     if not match:
         raise UnitError(f"not a quantity: {text!r}")
-    number = float(match.group(1))
-    if not math.isfinite(number) or number < 0:
+    number = Decimal(match.group(1))
+    if not number.is_finite() or number < 0:
         raise UnitError(f"not a non-negative quantity: {text!r}")
     return number, match.group(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +17,11 @@ from collector.errors import StorageError
 from collector.sinks.influx import V1Transport, quote_ident
 
 S = TypeVar("S", InfluxdServer, VictoriaMetricsServer)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every server the tests talk to is on loopback: never route that traffic through a proxy."""
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 
 def _started(make: Callable[[], S]) -> S:

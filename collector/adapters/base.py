@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from collector.adapters.http import HttpClient
 from collector.errors import RateLimited, SourceError
 from collector.models import SectionIssue
-from collector.ratelimit import RateBudget
+from collector.ratelimit import BudgetExhausted, RateBudget
+from collector.secrets import WithSecrets
 
 SnapshotT_co = TypeVar("SnapshotT_co", covariant=True)
 Clock = Callable[[], float]
@@ -32,11 +34,27 @@ class SourceContext:
 T = TypeVar("T")
 
 
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc or value != value.strip():
+        raise ValueError("must be an http:// or https:// URL, without a user or password in it")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class PoolSourceSettings(WithSecrets):
+    """What every pool account's settings have: the pool API's root, overridable to point at the simulator."""
+
+    base_url: HttpUrl
+
+
 class SectionCollector:
     """Fetches the optional sections of a poll: a failure becomes a `SectionIssue`, not a failed poll.
 
-    A rate limit still fails the whole poll: the runner backs off, and asking the other endpoints of the
-    same pool would only dig deeper.
+    A 429 from the pool still fails the whole poll: the runner backs off, and asking the other endpoints of
+    the same pool would only dig deeper. Our own budget running out mid-poll is just a missing section.
     """
 
     def __init__(self) -> None:
@@ -46,8 +64,11 @@ class SectionCollector:
         """Return `fetch()`, or None (the section is missing) after recording why it failed."""
         try:
             return fetch()
-        except RateLimited:
-            raise
+        except RateLimited as exc:
+            if not isinstance(exc, BudgetExhausted):
+                raise
+            self.issues.append(SectionIssue(section, exc.kind, str(exc)))
+            return None
         except SourceError as exc:
             self.issues.append(SectionIssue(section, exc.kind, str(exc)))
             return None

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+import urllib3
 
 from collector.errors import AuthFailed, BadResponse, RateLimited, SourceError, Unreachable
 from collector.ratelimit import TokenBucket
@@ -25,7 +26,19 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-def loads_json(body: bytes, *, what: str) -> Any:
+class _Shown:
+    """A request as error messages show it; the URL is redacted only when a message is built, not per request."""
+
+    def __init__(self, method: str, url: str, redact: Redactor) -> None:
+        self._method = method
+        self._url = url
+        self._redact = redact
+
+    def __str__(self) -> str:
+        return self._redact(f"{self._method} {self._url}")
+
+
+def loads_json(body: bytes, *, what: object) -> Any:
     """Decode a JSON body; trailing NUL bytes are tolerated, NaN/Infinity and invalid UTF-8 are not."""
     try:
         text = body.rstrip(b"\x00 \r\n\t").decode("utf-8")
@@ -95,13 +108,13 @@ class HttpClient:
         json_body: Any = None,
     ) -> Any:
         """Send one request and return its JSON, or raise the typed error its failure maps to."""
-        shown = self._redact(url)
+        where = _Shown(method, url, self._redact)
         if self._monotonic() >= self._deadline:
-            raise Unreachable(f"{method} {shown}: poll deadline passed before the request")
+            raise Unreachable(f"{where}: poll deadline passed before the request")
         self._wait_for_budget()
         remaining = self._deadline - self._monotonic()
         if remaining <= 0:
-            raise Unreachable(f"{method} {shown}: poll deadline passed before the request")
+            raise Unreachable(f"{where}: poll deadline passed before the request")
         timeout = (min(self._connect_timeout_s, remaining), min(self._read_timeout_s, remaining))
         self.requests_made += 1
         try:
@@ -117,16 +130,20 @@ class HttpClient:
                 # Authorization); pool APIs do not redirect, so a 3xx is a bad response.
                 allow_redirects=False,
             ) as response:
-                self._raise_for_status(response, method, shown)
-                body = self._read_body(response, method, shown)
-        except requests.Timeout:
-            raise Unreachable(f"{method} {shown}: timed out") from None
+                self._raise_for_status(response, where)
+                body = self._read_body(response, where)
+        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):
+            raise Unreachable(f"{where}: timed out") from None
+        except urllib3.exceptions.DecodeError:
+            raise BadResponse(f"{where}: the body could not be decompressed") from None
+        except urllib3.exceptions.ProtocolError:
+            raise Unreachable(f"{where}: connection broken while reading the body") from None
         except requests.ConnectionError as exc:
             reason = type(exc.__context__ or exc).__name__
-            raise Unreachable(f"{method} {shown}: connection failed ({reason})") from None
+            raise Unreachable(f"{where}: connection failed ({reason})") from None
         except requests.RequestException as exc:
-            raise Unreachable(f"{method} {shown}: request failed ({type(exc).__name__})") from None
-        return loads_json(body, what=f"{method} {shown}")
+            raise Unreachable(f"{where}: request failed ({type(exc).__name__})") from None
+        return loads_json(body, what=f"{where}")
 
     def _wait_for_budget(self) -> None:
         if self._bucket is None:
@@ -135,35 +152,35 @@ class HttpClient:
         if wait > 0:
             self._sleep(wait)
 
-    def _raise_for_status(self, response: requests.Response, method: str, shown: str) -> None:
+    def _raise_for_status(self, response: requests.Response, where: _Shown) -> None:
         status = response.status_code
         if status < 300:
             return
-        where = f"{method} {shown}: HTTP {status}"
+        prefix = f"{where}: HTTP {status}"
         error: SourceError
         if status in (401, 403):
-            error = AuthFailed(f"{where}: credentials rejected")
+            error = AuthFailed(f"{prefix}: credentials rejected")
         elif status == 429:
             error = RateLimited(
-                f"{where}: rate limited", retry_after=retry_after_seconds(response.headers.get("Retry-After"))
+                f"{prefix}: rate limited", retry_after=retry_after_seconds(response.headers.get("Retry-After"))
             )
         elif status >= 500:
-            error = Unreachable(f"{where}: server error")
+            error = Unreachable(f"{prefix}: server error")
         elif status < 400:
-            error = BadResponse(f"{where}: unexpected redirect (not followed)")
+            error = BadResponse(f"{prefix}: unexpected redirect (not followed)")
         else:
-            error = BadResponse(f"{where}: unexpected status")
+            error = BadResponse(f"{prefix}: unexpected status")
         raise error
 
-    def _read_body(self, response: requests.Response, method: str, shown: str) -> bytes:
+    def _read_body(self, response: requests.Response, where: _Shown) -> bytes:
         """Read what each receive brings (read1), so the deadline is checked however slowly bytes trickle in."""
         chunks: list[bytes] = []
         size = 0
         while chunk := response.raw.read1(_CHUNK, decode_content=True):
             size += len(chunk)
             if size > self._max_body_bytes:
-                raise BadResponse(f"{method} {shown}: body larger than {self._max_body_bytes} bytes, cut off")
+                raise BadResponse(f"{where}: body larger than {self._max_body_bytes} bytes, cut off")
             if self._monotonic() > self._deadline:
-                raise Unreachable(f"{method} {shown}: poll deadline passed while reading the body")
+                raise Unreachable(f"{where}: poll deadline passed while reading the body")
             chunks.append(chunk)
         return b"".join(chunks)

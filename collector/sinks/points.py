@@ -116,9 +116,13 @@ def event_time_ns(seconds: int, event_id: str) -> int:
 
 
 def pool_account_lines(
-    snapshot: PoolAccountSnapshot, tags: PoolAccountTags, is_declared: Callable[[str], bool]
+    snapshot: PoolAccountSnapshot, tags: PoolAccountTags, is_declared: Callable[[str, int], bool]
 ) -> Iterator[str]:
-    """Yield the points of one pool-account snapshot: account, workers, earnings, payouts, settings."""
+    """Yield the points of one pool-account snapshot: account, workers, earnings, payouts, settings.
+
+    `is_declared(address, at)` says whether the permit in force at unix time `at` declares the address: a
+    payout is judged by the permit of its own time, so a later permit version never rewrites history.
+    """
     account_tags = {"group_id": tags.group_id, "pool": tags.pool, "account": tags.account, "coin": tags.coin}
     sample_ns = seconds_ns(snapshot.observed_at)
     account_fields = {
@@ -164,7 +168,7 @@ def pool_account_lines(
                     "amount_sats": payout.amount_sats,
                     "address": payout.address,
                     "txid": payout.txid,
-                    "declared": None if payout.address is None else int(is_declared(payout.address)),
+                    "declared": None if payout.address is None else int(is_declared(payout.address, payout.sent_at)),
                 },
                 event_time_ns(payout.sent_at, payout.event_id),
             )
@@ -173,7 +177,7 @@ def pool_account_lines(
         address = snapshot.settings.payout_address
         yield line(
             series_key(POOL_SETTINGS, account_tags),
-            {"payout_address": address, "declared": int(is_declared(address))},
+            {"payout_address": address, "declared": int(is_declared(address, snapshot.observed_at))},
             sample_ns,
         )
 

@@ -50,7 +50,7 @@ def _full_snapshot() -> PoolAccountSnapshot:
 
 def _all_builder_lines() -> Iterator[str]:
     """One call of every builder, with every optional field present."""
-    yield from pool_account_lines(_full_snapshot(), TAGS, lambda address: address == "bc1qdeclared")
+    yield from pool_account_lines(_full_snapshot(), TAGS, lambda address, at: address == "bc1qdeclared")
     yield permit_line("grp-1", "2024-01", max_hashrate_hs=2.0e15, max_power_w=3.5e6, valid=True, at=AT)
     yield site_line("grp-1", "site-a", "RU-IRK", capacity_w=4.0e6, blackout=False, banned=True, at=AT)
     yield source_health_line(
@@ -113,7 +113,7 @@ def test_float_fields_stay_float_when_given_ints(influx_db: V1Transport) -> None
         observed_at=AT + 60, coin="BTC", hashrate_hs=0, workers=(WorkerStats("rig-1", True, 0),)
     )
 
-    influx_db.write(list(pool_account_lines(snapshot, TAGS, lambda address: False)))
+    influx_db.write(list(pool_account_lines(snapshot, TAGS, lambda address, at: False)))
     influx_db.write([permit_line("grp-1", "2024-01", max_hashrate_hs=2, max_power_w=3, valid=True, at=AT + 60)])
 
 
@@ -122,4 +122,4 @@ def test_worker_with_empty_name_is_still_writable(influx_db: V1Transport, name: 
     """A worker the pool reports without a usable name must not break the batch."""
     snapshot = PoolAccountSnapshot(observed_at=AT, coin="BTC", workers=(WorkerStats(name, True, 1.0),))
 
-    influx_db.write(list(pool_account_lines(snapshot, TAGS, lambda address: False)))
+    influx_db.write(list(pool_account_lines(snapshot, TAGS, lambda address, at: False)))

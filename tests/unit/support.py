@@ -72,6 +72,8 @@ class RoutingHandler(BaseHTTPRequestHandler):
     /big/<n>/...            200 with n bytes of valid JSON
     /sleep/<s>/...          sleeps s seconds before answering
     /trickle/<s>/...        sends headers at once, then one byte of body every 0.1 s for s seconds
+    /cut/...                promises a 1000-byte body, sends 10 bytes and closes the connection
+    /stall/<s>/...          promises a 1000-byte body, sends 10 bytes, then goes silent for s seconds
     /redirect/<host:port>   302 to http://<host:port>/echo
     /echo/...               200 with the request's headers as a JSON object
     """
@@ -107,6 +109,8 @@ class RoutingHandler(BaseHTTPRequestHandler):
                 self._send(200, b"{}")
             elif route == "trickle":
                 self._trickle(float(arg))
+            elif route in ("cut", "stall"):
+                self._partial_body(float(arg) if route == "stall" else 0.0)
             elif route == "redirect":
                 self._send(302, b"{}", {"Location": f"http://{arg}/echo"})
             elif route == "echo":
@@ -124,6 +128,16 @@ class RoutingHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _partial_body(self, stall_s: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b'{"hashrate"')
+        self.wfile.flush()
+        time.sleep(stall_s)
+        self.close_connection = True
 
     def _trickle(self, seconds: float) -> None:
         steps = int(seconds / 0.1)

@@ -114,7 +114,7 @@ def _full_snapshot() -> PoolAccountSnapshot:
 
 def _every_builder_line() -> list[str]:
     return [
-        *pool_account_lines(_full_snapshot(), TAGS, lambda address: address.startswith("bc1")),
+        *pool_account_lines(_full_snapshot(), TAGS, lambda address, at: address.startswith("bc1")),
         permit_line("g1", "2026-08", max_hashrate_hs=2.2e15, max_power_w=2.5e6, valid=True, at=NOW),
         permit_line("g1", "none", max_hashrate_hs=None, max_power_w=None, valid=False, at=NOW),
         site_line("g1", "irk-1", "RU-IRK", capacity_w=1.5e6, blackout=True, banned=False, at=NOW),
@@ -172,7 +172,10 @@ def test_pool_account_points_carry_flags_as_integers() -> None:
 
 def test_an_empty_snapshot_yields_no_point() -> None:
     """No data is not zero: a snapshot without values writes nothing rather than zeros."""
-    assert list(pool_account_lines(PoolAccountSnapshot(observed_at=NOW, coin="BTC"), TAGS, lambda _: False)) == []
+    assert (
+        list(pool_account_lines(PoolAccountSnapshot(observed_at=NOW, coin="BTC"), TAGS, lambda address, at: False))
+        == []
+    )
 
 
 # --- event timestamps --------------------------------------------------------------------------------------

@@ -96,6 +96,22 @@ def test_a_server_trickling_its_body_fails_at_the_deadline(http_base: str) -> No
     assert time.monotonic() - started < 1.0
 
 
+def test_a_body_cut_off_mid_stream_is_unreachable_not_a_crash(http_base: str) -> None:
+    with pytest.raises(Unreachable, match="body"):
+        _client().get_json(f"{http_base}/cut")
+
+
+def test_a_body_that_stalls_mid_stream_times_out(http_base: str) -> None:
+    client = HttpClient(requests.Session(), redact=Redactor(), read_timeout_s=0.3)
+    client.start_poll(5.0)
+    started = time.monotonic()
+
+    with pytest.raises(Unreachable, match="timed out"):
+        client.get_json(f"{http_base}/stall/2")
+
+    assert time.monotonic() - started < 1.5
+
+
 def test_a_redirect_to_another_host_does_not_carry_the_pool_token(http_base: str) -> None:
     """requests drops `Authorization` on a cross-host redirect, but not a pool's own header (Braiins' token)."""
     other_host = http_base.replace("http://127.0.0.1:", "localhost:")

@@ -137,3 +137,16 @@ def test_emcd_source_with_key_from_a_file_fails_without_showing_the_key(tmp_path
     assert KEY not in str(caught.value)
     assert ENCODED_KEY not in str(caught.value)
     assert REDACTED in str(caught.value)
+
+
+def test_many_secrets_are_all_redacted_through_the_prefix_index() -> None:
+    """Past a few dozen secrets the redactor switches strategy; it must still find every one, longest first."""
+    redactor = Redactor()
+    secrets = [f"key-{i:05d}-{'x' * (i % 7)}" for i in range(500)]
+    for secret in secrets:
+        redactor.add(secret)
+    redactor.add("key-00042-zzzz")  # shares a prefix with many others
+
+    text = " ".join([secrets[3], secrets[499], "key-00042-zzzz", "harmless"])
+
+    assert redactor(text) == "*** *** *** harmless"

@@ -14,7 +14,7 @@ from collector.adapters.base import SourceContext
 from collector.adapters.http import HttpClient
 from collector.config import Group, GroupFile, PoolAccount
 from collector.errors import AuthFailed, BadResponse, NoData, RateLimited, SourceError, Unreachable
-from collector.models import PoolAccountSnapshot, SectionIssue, WorkerStats
+from collector.models import Payout, PoolAccountSnapshot, SectionIssue, WorkerStats
 from collector.ratelimit import RateBudget
 from collector.redact import Redactor
 from collector.runner import PollResult, PoolTarget, Runner
@@ -61,7 +61,8 @@ class ScriptedSource:
 class Harness:
     """A runner polling one fake target on a clock the test sets."""
 
-    def __init__(self) -> None:
+    def __init__(self, permits: list[dict[str, object]] | None = None) -> None:
+        default = [{"version": "p1", "valid_from": "2020-01-01", "coins": ["BTC"], "pools": ["fake"]}]
         spec = GroupFile.model_validate(
             {
                 "id": "g1",
@@ -69,7 +70,7 @@ class Harness:
                 "inn": "3811000009",
                 "register_record": "7102500009001",
                 "sites": [{"id": "s1", "region": "RU-IRK", "timezone": "Asia/Irkutsk"}],
-                "permits": [{"version": "p1", "valid_from": "2020-01-01", "coins": ["BTC"], "pools": ["fake"]}],
+                "permits": permits or default,
             }
         )
         self.source = ScriptedSource(FakeSettings())
@@ -214,15 +215,19 @@ def test_retry_after_shorter_than_the_interval_skips_nothing() -> None:
     assert harness.source.calls == 2
 
 
-def test_repeated_429s_without_retry_after_back_off() -> None:
+def test_429s_without_retry_after_skip_2_then_4_intervals_whatever_the_scheduling_jitter() -> None:
     harness = Harness()
     harness.poll(0.0, RateLimited("429"))
-    harness.poll(60.0, RateLimited("429"))
+    skipped, _ = harness.poll(60.9)  # a run late by 0.9 s is still inside the backoff
+    harness.poll(119.2, RateLimited("429"))  # ... and one early relative to that is still let through
 
-    result, _ = harness.poll(120.0, snapshot(120.0))
+    outcomes = [harness.poll(at)[0].error_kind for at in (180.0, 240.0, 300.0)]
+    result, _ = harness.poll(359.5, snapshot(359.5))
 
-    assert result.error_kind == "backoff"
-    assert harness.source.calls == 2
+    assert skipped.error_kind == "backoff"
+    assert outcomes == ["backoff"] * 3
+    assert result.success
+    assert harness.source.calls == 3
 
 
 def test_a_failure_is_logged_once_and_the_recovery_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -250,3 +255,39 @@ def test_a_partial_poll_succeeds_and_names_the_failed_part() -> None:
     health = points[-1]
     assert health.fields["success"] == "1i"
     assert health.fields["error_kind"] == '"bad_response"'
+
+
+def test_a_payout_is_judged_by_the_permit_in_force_when_it_was_made() -> None:
+    """A permit version that drops an address must not rewrite the payouts made under the earlier one."""
+    old_address = "bc1qgwxdmj920kncmw8508t78axs2z5qra387xje0m"
+    new_address = "bc1q3ecf4tq03mvhng2wm6f872l42l3gut2m38sn4u"
+    harness = Harness(
+        permits=[
+            {
+                "version": "2025",
+                "valid_from": "2025-01-01",
+                "valid_to": "2025-12-31",
+                "coins": ["BTC"],
+                "pools": ["fake"],
+                "payout_addresses": [old_address],
+            },
+            {
+                "version": "2026",
+                "valid_from": "2026-01-01",
+                "coins": ["BTC"],
+                "pools": ["fake"],
+                "payout_addresses": [new_address],
+            },
+        ]
+    )
+    in_2025 = 1_750_000_000  # 2025-06-15
+    in_2026 = 1_780_000_000  # 2026-05-28
+    payouts = (
+        Payout(in_2025, 1000, old_address, "aa" * 32, "confirmed", "p-2025"),
+        Payout(in_2026, 2000, old_address, "bb" * 32, "confirmed", "p-2026"),
+    )
+
+    _, points = harness.poll(float(in_2026 + 60), snapshot(float(in_2026 + 60), payouts=payouts))
+
+    declared = {p.fields["amount_sats"]: p.fields["declared"] for p in points if p.measurement == "pool_payout"}
+    assert declared == {"1000i": "1i", "2000i": "0i"}

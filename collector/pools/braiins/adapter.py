@@ -8,15 +8,14 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from collector.adapters.base import SectionCollector, SourceContext
+from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext
 from collector.errors import NoData
 from collector.models import PoolAccountSnapshot
 from collector.pools.braiins import parse
 from collector.ratelimit import RateBudget
-from collector.secrets import WithSecrets
 
 
-class BraiinsSettings(WithSecrets):
+class BraiinsSettings(PoolSourceSettings):
     """A Braiins Pool account: its access-profile token and how many days of credits and payouts to fetch.
 
     Each poll asks for the last `reward_days` of daily rewards and `payout_days` of payouts; the first poll
@@ -28,7 +27,7 @@ class BraiinsSettings(WithSecrets):
 
     token_env: str | None = None
     token_file: str | None = None
-    base_url: str = Field("https://pool.braiins.com", pattern=r"^https?://[^/\s]+(/\S*)?$")
+    base_url: HttpUrl = "https://pool.braiins.com"
     reward_days: int = Field(3, ge=1, le=90)
     payout_days: int = Field(30, ge=1, le=365)
     history_days: int = Field(40, ge=1, le=90)
@@ -64,7 +63,7 @@ class BraiinsSource:
             raise NoData(f"Braiins Pool's account API serves BTC only, not {self._ctx.coin}")
         profile = parse.parse_profile(self._get("/accounts/profile/json/btc/"))
         # The first poll after start-up reaches back `history_days` so a restart leaves no gap in credits.
-        days = self._settings.history_days if self._first_poll else None
+        history = self._settings.history_days if self._first_poll else 0
         sections = SectionCollector()
         workers = sections.fetch(
             "workers", lambda: parse.parse_workers(self._get("/accounts/workers/json/btc/"), profile.username)
@@ -72,13 +71,13 @@ class BraiinsSource:
         earnings = sections.fetch(
             "rewards",
             lambda: parse.parse_daily_rewards(
-                self._get("/accounts/rewards/json/btc", self._days(now, days or self._settings.reward_days))
+                self._get("/accounts/rewards/json/btc", self._days(now, max(history, self._settings.reward_days)))
             ),
         )
         payouts = sections.fetch(
             "payouts",
             lambda: parse.parse_payouts(
-                self._get("/accounts/payouts/json/btc", self._days(now, days or self._settings.payout_days))
+                self._get("/accounts/payouts/json/btc", self._days(now, max(history, self._settings.payout_days)))
             ),
         )
         self._first_poll = self._first_poll and bool(sections.issues)

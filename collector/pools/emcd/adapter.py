@@ -7,23 +7,27 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, Field
 
-from collector.adapters.base import SectionCollector, SourceContext
+from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext
 from collector.errors import NoData
 from collector.models import PoolAccountSnapshot
 from collector.pools.emcd import parse
 from collector.ratelimit import RateBudget
-from collector.secrets import WithSecrets
 
 
-class EmcdSettings(WithSecrets):
-    """An EMCD account: its API key (shown on the account's Settings page)."""
+class EmcdSettings(PoolSourceSettings):
+    """An EMCD account: its API key (shown on the account's Settings page).
+
+    EMCD v1 returns the whole income and payout history on every call; the first poll after start-up
+    writes all of it, later polls only the last `recent_days` (replays of the rest would change nothing).
+    """
 
     secret_names = ("api_key",)
     required_secrets = ("api_key",)
 
     api_key_env: str | None = None
     api_key_file: str | None = None
-    base_url: str = Field("https://api.emcd.io", pattern=r"^https?://[^/\s]+(/\S*)?$")
+    base_url: HttpUrl = "https://api.emcd.io"
+    recent_days: int = Field(3, ge=1, le=90)
 
 
 class EmcdSource:
@@ -38,6 +42,7 @@ class EmcdSource:
         self._settings = settings
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
+        self._first_poll = True
 
     @staticmethod
     def budget_key(settings: EmcdSettings) -> str:
@@ -59,6 +64,11 @@ class EmcdSource:
         info = sections.fetch("info", lambda: parse.parse_info(self._get("/v1/info/"), coin))
         earnings = sections.fetch("income", lambda: parse.parse_income(self._get(f"/v1/{ticker}/income/")))
         payouts = sections.fetch("payouts", lambda: parse.parse_payouts(self._get(f"/v1/{ticker}/payouts/")))
+        if not self._first_poll:
+            since = now - self._settings.recent_days * 86_400
+            earnings = tuple(e for e in earnings or () if e.credited_at >= since)
+            payouts = tuple(p for p in payouts or () if p.sent_at >= since)
+        self._first_poll = self._first_poll and bool(sections.issues)
         return PoolAccountSnapshot(
             observed_at=now,
             coin=coin,

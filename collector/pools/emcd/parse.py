@@ -66,6 +66,18 @@ def check_error(payload: Any, where: str) -> None:
         raise BadResponse(f"{where}: EMCD error code {code}: {message}")
 
 
+def _is_active(value: Any, where: str) -> bool | None:
+    """EMCD's `active`: 1 active; 0 inactive, -1 dead, 2 "nonstable" are all not hashing steadily."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise BadResponse(f"{where}: expected an integer state, got {type(value).__name__}")
+    try:
+        return int(value) == 1
+    except ValueError:
+        raise BadResponse(f"{where}: expected an integer state, got {str(value)[:20]!r}") from None
+
+
 def parse_info(payload: Any, coin: str) -> AccountInfo:
     """Parse the balance and configured payout address of `coin` from the account info."""
     where = "info"
@@ -93,11 +105,10 @@ def parse_workers(payload: Any) -> WorkerSummary:
     for i, raw in enumerate(sequence(body.get("details") or [], f"{where}.details")):
         item_where = f"{where}.details[{i}]"
         item = mapping(raw, item_where)
-        active = integer(item, "active", item_where)
         workers.append(
             WorkerStats(
                 name=text(item, "worker", item_where, required=True) or "",
-                online=None if active is None else active == 1,
+                online=_is_active(item.get("active"), f"{item_where}.active"),
                 hashrate_hs=number(item, "hashrate", item_where),
                 hashrate_1h_hs=number(item, "hashrate1h", item_where),
                 hashrate_24h_hs=number(item, "hashrate24h", item_where),
@@ -143,7 +154,11 @@ def parse_income(payload: Any) -> tuple[Earning, ...]:
 
 
 def parse_payouts(payload: Any) -> tuple[Payout, ...]:
-    """Parse payouts; EMCD gives no address per payout (the configured one is in `info`)."""
+    """Parse the payouts that were sent; EMCD gives no address per payout (the configured one is in `info`).
+
+    A pending payout (`txid` null) is left out: its `timestamp` is the request time and changes to the
+    send time once it leaves, so writing it would count the same payout twice. It is written once sent.
+    """
     where = "payouts"
     check_error(payload, where)
     payouts = []
@@ -153,14 +168,9 @@ def parse_payouts(payload: Any) -> tuple[Payout, ...]:
         sent = required_integer(item, "timestamp", item_where)
         amount = required_sats(item, "amount", item_where)
         txid = text(item, "txid", item_where)
+        if not txid:
+            continue
         payouts.append(
-            Payout(
-                sent_at=sent,
-                amount_sats=amount,
-                address=None,
-                txid=txid,
-                status="sent" if txid else "pending",
-                event_id=f"emcd:{sent}:{amount}",
-            )
+            Payout(sent_at=sent, amount_sats=amount, address=None, txid=txid, status="sent", event_id=f"emcd:{txid}")
         )
     return tuple(payouts)
