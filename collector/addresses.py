@@ -99,12 +99,3 @@ def _is_valid_segwit(address: str, hrps: tuple[str, ...]) -> bool:
     if version == 0 and (len(program) not in (20, 32) or const != _BECH32_CONST):
         return False
     return version == 0 or const == _BECH32M_CONST
-
-
-def encode_segwit_address(hrp: str, version: int, program: bytes) -> str:
-    """Encode a SegWit address (used by the simulator and tests to make valid demo addresses)."""
-    data = [version, *(_convert_bits(list(program), 8, 5) or [])]
-    const = _BECH32_CONST if version == 0 else _BECH32M_CONST
-    polymod = _polymod([*_hrp_expand(hrp), *data, 0, 0, 0, 0, 0, 0]) ^ const
-    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_BECH32[d] for d in [*data, *checksum])

@@ -210,3 +210,33 @@ def test_each_faulty_account_is_counted_by_kind_and_never_written_as_zero(
                 f.startswith(f"faults/{account.pool}/{account_id}: {kind}: ") for f in failures
             )
             assert account_id not in written, f"{account_id} failed but has a pool_account point"
+
+
+def test_a_payout_seen_queued_and_then_sent_is_one_point(
+    tmp_path: Path, scenario: Scenario, influxd: InfluxdServer, influx_db: V1Transport
+) -> None:
+    """Polled while a payout waits and again once it has left: each pool still shows it exactly once."""
+    now = [NOW]
+    accounts = [scenario.account("braiins", "sibgaz_main"), scenario.account("emcd", "tverpower")]
+    waiting = [truth.payout_schedule(scenario, account, NOW)[-1] for account in accounts]
+    assert [p.status for p in waiting] == ["queued", "queued"], "the demo keeps a payout waiting at NOW"
+    later = max(p.requested_at for p in waiting) + 170 * 3600  # both delays are under 170 h
+    with SimulatorServer(scenario, clock=lambda: now[0]) as server:
+        path = copy_demo_config(
+            tmp_path, simulator_url=server.url, influx_url=influxd.url, database=influx_db.database
+        ).main
+        config = load_config(path, pool_sources(), redactor=Redactor())
+        assert _poll_once(config, NOW) == []
+        now[0] = later
+        assert _poll_once(config, later) == []
+
+    for account, payout in zip(accounts, waiting, strict=True):
+        sent = next(p for p in truth.payout_schedule(scenario, account, later) if p.index == payout.index)
+        assert sent.status == "confirmed"
+        rows = _rows(influx_db, f'SELECT * FROM "pool_payout" WHERE {_where(account)}')
+        txids = [row.get("txid") for row in rows]
+        queued_now = [p for p in truth.payout_schedule(scenario, account, later) if p.status == "queued"]
+        assert txids.count(sent.txid) == 1, f"{account.pool}/{account.username}"
+        # Braiins shows payouts queued at `later` (without a txid); EMCD writes none until sent.
+        assert txids.count(None) == (len(queued_now) if account.pool == "braiins" else 0)
+        assert len(txids) == len(set(txids)) + max(0, txids.count(None) - 1)

@@ -50,6 +50,31 @@ def write_bytes(file: str, data: bytes) -> Callable[[ConfigDir], None]:
 
 CASES = [
     Case(
+        "influxdb url without a scheme",
+        replace(MAIN, 'url = "http://127.0.0.1:18086"', 'url = "127.0.0.1:18086"'),
+        MAIN,
+        "influxdb.url",
+        "must be an http:// or https:// URL",
+    ),
+    Case(
+        "pool base_url with credentials in it",
+        replace(
+            ALPHA,
+            f'{BRAIINS_FILE}\nbase_url = "http://127.0.0.1:9"',
+            f'{BRAIINS_FILE}\nbase_url = "http://u:pw@127.0.0.1:9"',
+        ),
+        ALPHA,
+        "pool_accounts[0].base_url",
+        "without a user or password",
+    ),
+    Case(
+        "seasonal ban ending on a day that does not exist",
+        replace("regions.toml", 'season_end = "03-15"', 'season_end = "13-45"'),
+        "regions.toml",
+        "bans*",
+        "'13-45' is not a calendar day",
+    ),
+    Case(
         "unknown pool kind",
         replace(ALPHA, 'kind = "emcd"', 'kind = "f2poool"'),
         ALPHA,
