@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
-Pool = Literal["braiins", "emcd"]
+Pool = Literal["braiins", "emcd", "f2pool", "viabtc", "antpool"]
 Fault = Literal["auth", "server_error", "rate_limit", "malformed", "hang"]
 DeadEmptyForm = Literal["object", "list"]
 
-POOLS: tuple[Pool, ...] = ("braiins", "emcd")
+POOLS: tuple[Pool, ...] = ("braiins", "emcd", "f2pool", "viabtc", "antpool")
 FAULTS: tuple[Fault, ...] = ("auth", "server_error", "rate_limit", "malformed", "hang")
 # Units Braiins is known to send in `hash_rate_unit` (reference §2.1); the value is a divisor of H/s.
 HASH_RATE_UNITS: dict[str, float] = {"Mh/s": 1e6, "Gh/s": 1e9, "Th/s": 1e12, "Ph/s": 1e15}
@@ -27,6 +27,7 @@ _ACCOUNT_KEYS = {
     "pool",
     "username",
     "secret",
+    "api_secret",
     "coin",
     "hash_rate_unit",
     "payout_address",
@@ -68,6 +69,8 @@ class Account:
     group_id: str
     username: str
     secret: str = field(repr=False)
+    # The signing secret where a pool signs requests (ViaBTC's X-SIGNATURE, AntPool's HMAC); `secret` is the key.
+    api_secret: str | None = field(default=None, repr=False)
     coin: str = "BTC"
     hash_rate_unit: str = "Gh/s"
     payout_address: str | None = None
@@ -190,6 +193,7 @@ def _parse_account(raw: Mapping[str, Any], where: str, history_ts: int) -> Accou
         group_id=_get(raw, where, "group_id", _as_name),
         username=_get(raw, where, "username", _as_name),
         secret=_get(raw, where, "secret", _as_name),
+        api_secret=_opt_or_none(raw, where, "api_secret", _as_name),
         coin=coin,
         hash_rate_unit=_opt(raw, where, "hash_rate_unit", _choice(tuple(HASH_RATE_UNITS)), "Gh/s"),
         payout_address=_opt_or_none(raw, where, "payout_address", _as_name),

@@ -18,8 +18,7 @@ from types import FrameType, TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
 from simulator.pools.base import PoolApi, Request, Response, text_response
-from simulator.pools.braiins import BraiinsApi
-from simulator.pools.emcd import EmcdApi
+from simulator.pools.registry import pool_apis
 from simulator.scenario import Account, Fault, Pool, Scenario, load_scenario
 
 logger = logging.getLogger(__name__)
@@ -27,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 class _Stopping(Exception):
     """The server is shutting down while a request hangs: drop the connection without an answer."""
+
+
+MAX_REQUEST_BODY = 1024 * 1024
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -64,12 +66,25 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def do_GET(self) -> None:
-        """Serve every simulated endpoint."""
+        """Serve every simulated GET endpoint."""
+        self._serve(b"")
+
+    def do_POST(self) -> None:
+        """Serve every simulated POST endpoint (F2Pool's JSON bodies, AntPool's forms)."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        self._serve(self.rfile.read(min(max(length, 0), MAX_REQUEST_BODY)))
+
+    def _serve(self, body: bytes) -> None:
         parts = urlsplit(self.path)
         request = Request(
             path=parts.path,
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
             headers={key.lower(): value for key, value in self.headers.items()},
+            method=self.command,
+            body=body,
         )
         try:
             response = self.server.owner.handle(request)
@@ -114,7 +129,7 @@ class SimulatorServer:
         self.scenario = scenario
         self._clock = clock
         self._hang_seconds = scenario.hang_seconds if hang_seconds is None else hang_seconds
-        self._apis: tuple[PoolApi, ...] = (BraiinsApi(scenario), EmcdApi(scenario))
+        self._apis: tuple[PoolApi, ...] = pool_apis(scenario)
         self._overrides: dict[tuple[str, str], Fault | None] = {}
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()

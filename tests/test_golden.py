@@ -101,6 +101,7 @@ class PoolServer:
     coin: str
     overrides: Mapping[str, Mapping[str, Any]]
     requests_seen: list[str] = field(default_factory=list)
+    bodies_seen: list[bytes] = field(default_factory=list)  # POST bodies, the secret replaced by {secret}
 
     def reply(self, path: str, header_token: str | None) -> Reply:
         """Route a request like the pool would: wrong path -> 404, missing header token -> 403 text/plain."""
@@ -126,6 +127,11 @@ class PoolServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                server.bodies_seen.append(self.rfile.read(length).replace(server.wire.secret.encode(), b"{secret}"))
+                self.do_GET()
+
             def do_GET(self) -> None:
                 server.requests_seen.append(self.path.replace(server.wire.secret, "{secret}"))
                 token = self.headers.get(server.wire.auth_header) if server.wire.auth_header else None

@@ -98,6 +98,10 @@ class HttpClient:
         """POST a JSON body to `url` and return the decoded JSON answer."""
         return self.request_json("POST", url, headers=headers, json_body=body)
 
+    def post_form(self, url: str, *, form: Mapping[str, str], headers: Mapping[str, str] | None = None) -> Any:
+        """POST form fields (application/x-www-form-urlencoded) to `url` and return the decoded JSON answer."""
+        return self.request_json("POST", url, headers=headers, form=form)
+
     def request_json(
         self,
         method: str,
@@ -106,6 +110,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        form: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request and return its JSON, or raise the typed error its failure maps to."""
         where = _Shown(method, url, self._redact)
@@ -124,6 +129,7 @@ class HttpClient:
                 headers=dict(headers or {}),
                 params=params,
                 json=json_body,
+                data=form,
                 timeout=timeout,
                 stream=True,
                 # A redirect to another host would carry a pool's own auth header (requests strips only

@@ -15,11 +15,13 @@ RETRY_AFTER_S = 30
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A GET request: path without the query string, query parameters, headers keyed in lower case."""
+    """A request: path without the query string, query parameters, headers keyed in lower case, and the body."""
 
     path: str
     query: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

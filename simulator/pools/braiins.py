@@ -44,6 +44,8 @@ class BraiinsApi:
 
     def route(self, request: Request) -> Route | None:
         """Match a Braiins path (with or without trailing slash) and select the account by token header."""
+        if request.method != "GET":
+            return None  # the API is GET-only; any other method is not one of its endpoints
         for pattern, endpoint in _PATHS.items():
             if pattern.match(request.path):
                 token = next((request.headers[h] for h in TOKEN_HEADERS if h in request.headers), None)

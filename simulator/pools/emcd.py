@@ -43,6 +43,8 @@ class EmcdApi:
 
     def route(self, request: Request) -> Route | None:
         """Match an EMCD v1 path and select the account by the API key in it."""
+        if request.method != "GET":
+            return None  # the API is GET-only; any other method is not one of its endpoints
         match = _INFO.match(request.path)
         if match:
             return Route(endpoint="info", account=self._account(match.group(1)), request=request)

@@ -110,7 +110,7 @@ def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         ("sats_per_phs_day", -1, "sats_per_phs_day: must be greater than 0"),
         ("typo", 1, "typo: unknown key"),
         ("accounts", [], "accounts: at least one"),
-        ("accounts.0.pool", "f2pool", "accounts[0].pool: expected one of 'braiins', 'emcd'"),
+        ("accounts.0.pool", "slushpool", "accounts[0].pool: expected one of 'braiins', 'emcd'"),
         ("accounts.0.secret", None, "accounts[0].secret: required key is missing"),
         ("accounts.0.hash_rate_unit", "GH", "accounts[0].hash_rate_unit: expected one of"),
         ("accounts.0.coin", "LTC", "accounts[0].coin: only 'BTC'"),

@@ -125,8 +125,9 @@ def test_stop_closes_idle_connections(demo_scenario: Scenario) -> None:
             session.get(server.url + "/v1/info/nope", timeout=2)
 
 
-def test_only_get_is_served(demo_server: SimulatorServer) -> None:
-    assert requests.post(demo_server.url + "/v1/info/nope", timeout=5).status_code == 501
+def test_get_only_apis_do_not_answer_a_post(demo_server: SimulatorServer) -> None:
+    key = demo_server.scenario.account("emcd", "tverpower").secret
+    assert requests.post(demo_server.url + f"/v1/info/{key}", timeout=5).status_code == 404
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::1", "example.com", ""])
