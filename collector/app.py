@@ -26,7 +26,8 @@ from collector.redact import Redactor
 from collector.runner import PollResult, PoolTarget, Runner
 from collector.scheduler import Scheduler
 from collector.sinks.base import Sink
-from collector.sinks.influx import InfluxSink, V1Transport, V2Transport
+from collector.sinks.buffered import InfluxSink
+from collector.sinks.influx import V1Transport, V2Transport
 from collector.state import StateStore
 
 T = TypeVar("T")

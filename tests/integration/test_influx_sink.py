@@ -12,7 +12,8 @@ from servers import InfluxdServer, StubHTTPServer, StubResponse
 
 from collector.errors import StorageError
 from collector.sinks.base import MemorySink
-from collector.sinks.influx import InfluxSink, V1Transport
+from collector.sinks.buffered import InfluxSink
+from collector.sinks.influx import V1Transport
 from collector.sinks.lineprotocol import build_line
 
 T0 = 1_700_000_000 * 1_000_000_000

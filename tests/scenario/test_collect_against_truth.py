@@ -18,7 +18,8 @@ from collector.adapters.registry import pool_sources
 from collector.app import Collector, DatabaseSetup, build_collector, build_influx_sink, collect_once
 from collector.config import AppConfig, load_config
 from collector.redact import Redactor
-from collector.sinks.influx import InfluxSink, V1Transport, quote_literal
+from collector.sinks.buffered import InfluxSink
+from collector.sinks.influx import V1Transport, quote_literal
 from collector.units import hashrate_factor
 from simulator import truth
 from simulator.configgen import write_config
