@@ -57,6 +57,19 @@ class PoolWire:
 
 
 WIRES: dict[str, PoolWire] = {
+    "antpool": PoolWire(
+        secret_name="api_key",
+        secret="golden-antpool-key-0001",
+        auth_header=None,  # key, nonce and signature travel in the POST form
+        routes=lambda _coin, _secret: {
+            "/api/accountOverview.htm": "accountOverview",
+            "/api/hashrate.htm": "hashrate",
+            "/api/account.htm": "account",
+            "/api/userWorkerList.htm": "userWorkerList",
+            "/api/workers.htm": "workers",
+            "/api/paymentHistoryV2.htm": "paymentHistoryV2",
+        },
+    ),
     "braiins": PoolWire(
         secret_name="token",
         secret="golden-braiins-token-0001",
@@ -77,6 +90,30 @@ WIRES: dict[str, PoolWire] = {
             f"/v1/{coin.lower()}/workers/{secret}": "workers",
             f"/v1/{coin.lower()}/income/{secret}": "income",
             f"/v1/{coin.lower()}/payouts/{secret}": "payouts",
+        },
+    ),
+    "f2pool": PoolWire(
+        secret_name="token",
+        secret="golden-f2pool-secret-0001",
+        auth_header="F2P-API-SECRET",
+        routes=lambda _coin, _secret: {
+            "/v2/hash_rate/info": "hash_rate_info",
+            "/v2/hash_rate/worker/list": "worker_list",
+            "/v2/assets/balance": "balance",
+            "/v2/assets/transactions/list": "transactions",
+            "/v2/mining_user/get": "mining_user",
+        },
+    ),
+    "viabtc": PoolWire(
+        secret_name="api_key",
+        secret="golden0viabtc0api0key0000000001a",
+        auth_header="X-API-KEY",
+        routes=lambda _coin, _secret: {
+            "/res/openapi/v1/hashrate": "hashrate",
+            "/res/openapi/v1/account": "account",
+            "/res/openapi/v1/hashrate/worker": "workers",
+            "/res/openapi/v1/profit/history": "profit_history",
+            "/res/openapi/v1/wallet/payment/history": "payment_history",
         },
     ),
 }

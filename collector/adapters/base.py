@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,16 @@ def _http_url(value: str) -> str:
 
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+def credential_budget_key(kind: str, credential: str | None) -> str:
+    """A rate-budget scope for one credential; the credential is hashed, never kept in the key."""
+    return f"{kind}:credential:" + hashlib.sha256((credential or "").encode()).hexdigest()[:16]
+
+
+def host_budget_key(kind: str, base_url: str) -> str:
+    """A rate-budget scope for one API host (pools that limit per IP)."""
+    return f"{kind}:host:" + (urlsplit(base_url).netloc or base_url)
 
 
 class PoolSourceSettings(WithSecrets):

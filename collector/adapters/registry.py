@@ -43,7 +43,18 @@ class SourceRegistry(Mapping[str, PoolSourceClass]):
 
 def pool_sources() -> SourceRegistry:
     """Every pool source minewatch ships."""
+    from collector.pools.antpool.adapter import AntpoolSource
     from collector.pools.braiins.adapter import BraiinsSource
     from collector.pools.emcd.adapter import EmcdSource
+    from collector.pools.f2pool.adapter import F2PoolSource
+    from collector.pools.viabtc.adapter import ViabtcSource
 
-    return SourceRegistry({BraiinsSource.kind: BraiinsSource, EmcdSource.kind: EmcdSource})
+    return SourceRegistry(
+        {
+            AntpoolSource.kind: AntpoolSource,
+            BraiinsSource.kind: BraiinsSource,
+            EmcdSource.kind: EmcdSource,
+            F2PoolSource.kind: F2PoolSource,
+            ViabtcSource.kind: ViabtcSource,
+        }
+    )

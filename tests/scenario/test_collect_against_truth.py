@@ -6,19 +6,17 @@ truth: satoshis exactly, hashrates within the rounding of the wire format.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from demo_config import ROOT, copy_demo_config
+from scenario_support import poll_once, problems, rows
 
 from collector.adapters.registry import pool_sources
-from collector.app import Collector, DatabaseSetup, build_collector, build_influx_sink, collect_once
 from collector.config import AppConfig, load_config
 from collector.redact import Redactor
-from collector.sinks.buffered import InfluxSink
 from collector.sinks.influx import V1Transport, quote_literal
 from collector.units import hashrate_factor
 from simulator import truth
@@ -28,7 +26,6 @@ from simulator.scenario import Account, Scenario, load_scenario
 from simulator.server import SimulatorServer
 
 NOW = int(datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp())
-LOG = logging.getLogger("test")
 
 
 @pytest.fixture(scope="module")
@@ -44,24 +41,8 @@ def simulator(scenario: Scenario) -> Iterator[SimulatorServer]:
     server.stop()
 
 
-def _collector(config: AppConfig, now: int) -> tuple[Collector, InfluxSink]:
-    redactor = Redactor()
-    sink = build_influx_sink(config.main.influxdb, redactor, LOG)
-    assert DatabaseSetup(sink, LOG)()
-    return build_collector(config, pool_sources(), sink, redactor=redactor, log=LOG, clock=lambda: now), sink
-
-
 def _poll_once(config: AppConfig, now: int) -> list[str]:
-    """Poll every account once at `now`, wait for InfluxDB to take it all; return failed target keys."""
-    collector, sink = _collector(config, now)
-    results = collect_once(collector)
-    assert sink.flush(timeout_s=30), sink.last_error
-    sink.close()
-    return [f"{r.key}: {r.error_kind}: {r.message}" for r in results if not r.success]
-
-
-def _rows(db: V1Transport, influxql: str) -> list[dict[str, object]]:
-    return [record | series.tags for series in db.query(influxql) for record in series.records()]
+    return problems(poll_once(config, now))
 
 
 def _where(account: Account) -> str:
@@ -91,7 +72,7 @@ def test_every_demo_account_matches_the_ground_truth(
     for account in scenario.accounts:
         where = _where(account)
         label = f"{account.pool}/{account.username}"
-        stored = _rows(influx_db, f'SELECT * FROM "pool_account" WHERE {where}')
+        stored = rows(influx_db, f'SELECT * FROM "pool_account" WHERE {where}')
         assert len(stored) == 1, label
         windows = truth.account_windows(scenario, account, NOW)
         tolerance = _hashrate_tolerance(account)
@@ -100,7 +81,7 @@ def test_every_demo_account_matches_the_ground_truth(
         assert stored[0]["hashrate_24h_hs"] == pytest.approx(windows.h24h, abs=tolerance), label
         assert stored[0]["balance_sats"] == truth.balance_sats(scenario, account, NOW), label
 
-        workers = {str(w["worker"]): w for w in _rows(influx_db, f'SELECT * FROM "pool_worker" WHERE {where}')}
+        workers = {str(w["worker"]): w for w in rows(influx_db, f'SELECT * FROM "pool_worker" WHERE {where}')}
         expected_workers = truth.workers(scenario, account, NOW)
         assert set(workers) == {w.name for w in expected_workers}, label
         for worker in expected_workers:
@@ -112,7 +93,7 @@ def test_every_demo_account_matches_the_ground_truth(
             (datetime.fromtimestamp(NOW, UTC) - timedelta(days=40)).date() if account.pool == "braiins" else None
         )
         credits = [e for e in truth.daily_earnings(scenario, account, NOW) if first_day is None or e.day >= first_day]
-        earned = _rows(
+        earned = rows(
             influx_db, f'SELECT sum("amount_sats") AS s, count("amount_sats") AS n FROM "pool_earning" WHERE {where}'
         )
         assert (earned[0]["s"], earned[0]["n"]) == (sum(e.amount_sats for e in credits), len(credits)), label
@@ -125,7 +106,7 @@ def test_payouts_carry_their_address_and_whether_the_permit_declares_it(
     baikal = scenario.account("braiins", "baikal")
     declared = set(demo_config.group("baikal").spec.permits[0].payout_addresses)
 
-    stored = _rows(influx_db, f'SELECT * FROM "pool_payout" WHERE {_where(baikal)}')
+    stored = rows(influx_db, f'SELECT * FROM "pool_payout" WHERE {_where(baikal)}')
     window_start = NOW - 40 * 86_400
     expected = [p for p in truth.payout_schedule(scenario, baikal, NOW) if p.requested_at >= window_start - 86_400]
 
@@ -138,7 +119,7 @@ def test_payouts_carry_their_address_and_whether_the_permit_declares_it(
         assert row.get("txid") == (payout.txid if payout.status == "confirmed" else None)
     assert {row["declared"] for row in stored} == {0, 1}, "the demo pays to a declared and an undeclared address"
 
-    settings = _rows(influx_db, 'SELECT * FROM "pool_settings" WHERE "group_id" = \'baikal\'')
+    settings = rows(influx_db, 'SELECT * FROM "pool_settings" WHERE "group_id" = \'baikal\'')
     assert [(s["payout_address"], s["declared"]) for s in settings] == [
         (scenario.account("emcd", "baikal_x").payout_address, 0)
     ]
@@ -147,8 +128,8 @@ def test_payouts_carry_their_address_and_whether_the_permit_declares_it(
 def test_permit_and_site_facts_follow_the_calendar(demo_config: AppConfig, influx_db: V1Transport) -> None:
     assert _poll_once(demo_config, NOW) == []
 
-    sites = {row["group_id"]: row for row in _rows(influx_db, 'SELECT * FROM "site" GROUP BY "group_id"')}
-    permits = {row["group_id"]: row for row in _rows(influx_db, 'SELECT * FROM "permit" GROUP BY "group_id"')}
+    sites = {row["group_id"]: row for row in rows(influx_db, 'SELECT * FROM "site" GROUP BY "group_id"')}
+    permits = {row["group_id"]: row for row in rows(influx_db, 'SELECT * FROM "permit" GROUP BY "group_id"')}
 
     assert (sites["baikal"]["blackout"], sites["baikal"]["banned"]) == (1, 0)  # Buryatia, 15 Nov - 15 Mar
     assert (sites["tverpower"]["blackout"], sites["tverpower"]["banned"]) == (0, 0)
@@ -160,11 +141,11 @@ def test_permit_and_site_facts_follow_the_calendar(demo_config: AppConfig, influ
 def test_a_second_poll_overwrites_instead_of_duplicating(demo_config: AppConfig, influx_db: V1Transport) -> None:
     assert _poll_once(demo_config, NOW) == []
     count = 'SELECT count("amount_sats") AS n FROM "{}" GROUP BY "account"'
-    before = {m: _rows(influx_db, count.format(m)) for m in ("pool_earning", "pool_payout")}
+    before = {m: rows(influx_db, count.format(m)) for m in ("pool_earning", "pool_payout")}
 
     assert _poll_once(demo_config, NOW) == []
 
-    assert {m: _rows(influx_db, count.format(m)) for m in ("pool_earning", "pool_payout")} == before
+    assert {m: rows(influx_db, count.format(m)) for m in ("pool_earning", "pool_payout")} == before
 
 
 FAULT_KINDS = {
@@ -195,9 +176,9 @@ def test_each_faulty_account_is_counted_by_kind_and_never_written_as_zero(
     assert not [a.secret for a in scenario.accounts if any(a.secret in m for m in messages)], "a secret leaked"
     health = {
         str(row["target"]): (row["success"], row["stale"], row.get("error_kind"))
-        for row in _rows(influx_db, 'SELECT * FROM "source_health"')
+        for row in rows(influx_db, 'SELECT * FROM "source_health"')
     }
-    written = {str(row["account"]) for row in _rows(influx_db, 'SELECT * FROM "pool_account" GROUP BY "account"')}
+    written = {str(row["account"]) for row in rows(influx_db, 'SELECT * FROM "pool_account" GROUP BY "account"')}
     for account in scenario.accounts:
         account_id = f"{account.pool}-{account.username}"
         fault = account.fault_at(NOW)
@@ -234,8 +215,8 @@ def test_a_payout_seen_queued_and_then_sent_is_one_point(
     for account, payout in zip(accounts, waiting, strict=True):
         sent = next(p for p in truth.payout_schedule(scenario, account, later) if p.index == payout.index)
         assert sent.status == "confirmed"
-        rows = _rows(influx_db, f'SELECT * FROM "pool_payout" WHERE {_where(account)}')
-        txids = [row.get("txid") for row in rows]
+        stored = rows(influx_db, f'SELECT * FROM "pool_payout" WHERE {_where(account)}')
+        txids = [row.get("txid") for row in stored]
         queued_now = [p for p in truth.payout_schedule(scenario, account, later) if p.status == "queued"]
         assert txids.count(sent.txid) == 1, f"{account.pool}/{account.username}"
         # Braiins shows payouts queued at `later` (without a txid); EMCD writes none until sent.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext
+from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, credential_budget_key
 from collector.errors import NoData
 from collector.models import PoolAccountSnapshot
 from collector.pools.braiins import parse
@@ -49,8 +48,7 @@ class BraiinsSource:
 
     @staticmethod
     def budget_key(settings: BraiinsSettings) -> str:
-        token = settings.secret("token") or ""
-        return "braiins:token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+        return credential_budget_key("braiins", settings.secret("token"))
 
     @staticmethod
     def requests_per_poll(settings: BraiinsSettings) -> int:

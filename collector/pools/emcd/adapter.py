@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext
+from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, host_budget_key
 from collector.errors import NoData
 from collector.models import PoolAccountSnapshot
 from collector.pools.emcd import parse
@@ -46,7 +46,7 @@ class EmcdSource:
 
     @staticmethod
     def budget_key(settings: EmcdSettings) -> str:
-        return "emcd:host:" + (urlsplit(settings.base_url).netloc or settings.base_url)
+        return host_budget_key("emcd", settings.base_url)
 
     @staticmethod
     def requests_per_poll(settings: EmcdSettings) -> int:

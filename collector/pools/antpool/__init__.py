@@ -1,0 +1,1 @@
+"""AntPool account API (HMAC-SHA256 signed form posts)."""
