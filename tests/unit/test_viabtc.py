@@ -271,5 +271,5 @@ def test_the_required_endpoint_failing_fails_the_poll() -> None:
 def test_budget_key_is_per_api_key_and_never_the_key_itself() -> None:
     src, _ = source()
     key = ViabtcSource.budget_key(src._settings)
-    assert key.startswith("viabtc:key:")
+    assert key.startswith("viabtc:credential:")
     assert API_KEY not in key
