@@ -108,7 +108,11 @@ class Runner:
         group = target.group
 
         def is_declared(address: str, at: int) -> bool:
-            permit = group.permit_at(datetime.fromtimestamp(at, UTC))
+            try:
+                moment = datetime.fromtimestamp(at, UTC)
+            except (OverflowError, OSError, ValueError):
+                raise LineProtocolError(f"time {at} is not a date") from None
+            permit = group.permit_at(moment)
             return normalize_address(address) in declared_addresses(permit)
 
         tags = PoolAccountTags(group_id=account.group_id, pool=account.kind, account=account.id, coin=account.coin)

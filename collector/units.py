@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 _HASHRATE_PREFIXES: dict[str, float] = {
     "": 1.0,
@@ -26,6 +26,7 @@ _POWER_PREFIXES: dict[str, Decimal] = {
 }
 _QUANTITY = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*([A-Za-z/]*)\s*$")
 SATS_PER_COIN = Decimal(100_000_000)
+MAX_SATS = 2**63 - 1  # InfluxDB integers are int64; a larger amount is a broken response, not money
 
 
 class UnitError(ValueError):
@@ -46,7 +47,10 @@ def hashrate_factor(unit: str) -> float:
 def parse_hashrate(text: str) -> float:
     """Parse "50 PH/s" or "306.23 TH/s" into H/s (exactly: "2.2 PH/s" is 2.2e15, not 2200000000000000.2)."""
     number, unit = _split_quantity(text)
-    return _finite(number * Decimal(repr(hashrate_factor(unit or "H/s"))), text)
+    try:
+        return _finite(number * Decimal(repr(hashrate_factor(unit or "H/s"))), text)
+    except ArithmeticError:
+        raise UnitError(f"not a finite quantity: {text!r}") from None
 
 
 def parse_power(text: str) -> float:
@@ -55,7 +59,10 @@ def parse_power(text: str) -> float:
     normalized = (unit or "W").strip()
     if not normalized.endswith("W") or normalized[:-1] not in _POWER_PREFIXES:
         raise UnitError(f"unknown power unit {unit!r} in {text!r} (use W, kW, MW or GW)")
-    return _finite(number * _POWER_PREFIXES[normalized[:-1]], text)
+    try:
+        return _finite(number * _POWER_PREFIXES[normalized[:-1]], text)
+    except ArithmeticError:
+        raise UnitError(f"not a finite quantity: {text!r}") from None
 
 
 def coins_to_sats(amount: object) -> int:
@@ -75,15 +82,21 @@ def coins_to_sats(amount: object) -> int:
         raise UnitError(f"not an amount: {amount!r}")
     try:
         value = Decimal(text)
-    except InvalidOperation as exc:
-        raise UnitError(f"not an amount: {amount!r}") from exc
-    if not value.is_finite():
-        raise UnitError(f"not a finite amount: {amount!r}")
-    return int((value * SATS_PER_COIN).to_integral_value())
+        if not value.is_finite():
+            raise UnitError(f"not a finite amount: {amount!r}")
+        result = int((value * SATS_PER_COIN).to_integral_value())
+    except ArithmeticError as exc:  # InvalidOperation, Overflow ("1e999999999")
+        raise UnitError(f"not an amount: {str(amount)[:40]!r}") from exc
+    if abs(result) > MAX_SATS:
+        raise UnitError(f"amount out of range: {str(amount)[:40]!r}")
+    return result
 
 
 def _finite(value: Decimal, text: str) -> float:
-    result = float(value)
+    try:
+        result = float(value)
+    except ArithmeticError:
+        raise UnitError(f"not a finite quantity: {text!r}") from None
     if not math.isfinite(result):
         raise UnitError(f"not a finite quantity: {text!r}")
     return result

@@ -19,6 +19,9 @@ FieldValue = float | int | str
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# InfluxDB's time range (1677-09-21 .. 2262-04-11), less a margin it reserves at both ends.
+MIN_TIMESTAMP_NS = -9223372036854775806
+MAX_TIMESTAMP_NS = 9223372036854775806
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
@@ -117,6 +120,8 @@ def field_set(fields: Mapping[str, FieldValue | None]) -> str:
 
 def line(series: str, fields: Mapping[str, FieldValue | None], timestamp_ns: int) -> str:
     """Join a rendered series key, the fields and the timestamp; a point with no field is an error."""
+    if not MIN_TIMESTAMP_NS <= timestamp_ns <= MAX_TIMESTAMP_NS:
+        raise LineProtocolError(f"timestamp {timestamp_ns} ns is outside what InfluxDB stores")
     rendered = field_set(fields)
     if not rendered:
         raise LineProtocolError(f"{series.split(',', 1)[0]}: a point needs at least one field")

@@ -108,3 +108,9 @@ def test_a_full_line_parses_back_as_built() -> None:
     assert point.tags == {"account": "acc", "group_id": "g1", "pool": "braiins", "worker": "rig 7, hall=B"}
     assert point.fields == {"hashrate_hs": "125000000000000.0", "online": "1i", "note": r'"x \"y\""'}
     assert point.timestamp == 1_780_000_000_000_000_000
+
+
+@pytest.mark.parametrize("timestamp_ns", [10**29, -(10**20)])
+def test_a_timestamp_influxdb_cannot_store_is_refused(timestamp_ns: int) -> None:
+    with pytest.raises(LineProtocolError, match="timestamp"):
+        build_line("m", {}, {"f": 1.0}, timestamp_ns)

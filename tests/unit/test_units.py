@@ -134,3 +134,14 @@ def test_coins_to_sats_is_exact(amount: object, sats: int) -> None:
 def test_coins_to_sats_rejects(amount: object) -> None:
     with pytest.raises(UnitError):
         coins_to_sats(amount)
+
+
+@pytest.mark.parametrize("amount", ["1e999999999", "1e300", 10**30])
+def test_an_amount_too_large_for_int64_is_a_unit_error_not_an_overflow(amount: object) -> None:
+    with pytest.raises(UnitError):
+        coins_to_sats(amount)
+
+
+def test_a_hashrate_exponent_too_large_for_decimal_is_a_unit_error() -> None:
+    with pytest.raises(UnitError):
+        parse_hashrate("1e999999999 TH/s")

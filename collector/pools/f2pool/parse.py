@@ -7,6 +7,7 @@ whatever the HTTP status (reference pool-apis.md §3.1).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +53,8 @@ class WorkerList:
     """Every worker from `/v2/hash_rate/worker/list`, with the counts derived from their status."""
 
     workers: tuple[WorkerStats, ...]
-    active: int
-    inactive: int
+    active: int | None
+    inactive: int | None
 
 
 def _code(value: Any) -> int | None:
@@ -61,7 +62,7 @@ def _code(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,9}", value.strip()):
         return int(value)
     return None
 
@@ -123,9 +124,11 @@ def parse_workers(payload: Any, mining_user_name: str) -> WorkerList:
     where = "hash_rate/worker/list"
     check_error(payload, where)
     rows = field(mapping(payload, where), "workers", where)
+    if rows is None:  # no list at all is not "no workers": leave the counts unknown
+        return WorkerList(workers=(), active=None, inactive=None)
     workers = []
     active = inactive = 0
-    for i, raw in enumerate(sequence([] if rows is None else rows, f"{where}.workers")):
+    for i, raw in enumerate(sequence(rows, f"{where}.workers")):
         item_where = f"{where}.workers[{i}]"
         item = mapping(raw, item_where)
         info_where = f"{item_where}.hash_rate_info"
@@ -166,8 +169,8 @@ def parse_transactions(payload: Any) -> tuple[tuple[Earning, ...], tuple[Payout,
     """Parse the bills: revenue rows become earnings, payout rows payouts (see the README for the rules).
 
     An earning is dated by `mining_extra.mining_date` (00:00 UTC of the day mined) when present, else by
-    `created_at`. A payout is written once it has a `tx_id`, at `paid_time` (else `created_at`); a payout
-    without one has not left and its time could still change, so it is not written yet.
+    `created_at`. A payout (a payout-type bill, or any bill that takes money out) is written once it has a
+    `tx_id`, at `created_at`, which never changes; a payout without one has not left, so it is not written yet.
     """
     where = "assets/transactions/list"
     check_error(payload, where)
@@ -180,12 +183,13 @@ def parse_transactions(payload: Any) -> tuple[tuple[Earning, ...], tuple[Payout,
         bill_id = _bill_id(item, item_where)
         kind = (text(item, "type", item_where) or "unknown").lower()
         created = required_integer(item, "created_at", item_where)
-        if _is_payout(kind, item):
+        amount = required_sats(item, "changed_balance", item_where)
+        # Money leaving the account is a payout whatever the bill's type is called, never a negative credit.
+        if _is_payout(kind, item) or amount < 0:
             payout = _payout(item, item_where, bill_id, created)
             if payout is not None:
                 payouts.append(payout)
             continue
-        amount = required_sats(item, "changed_balance", item_where)
         credited = created
         extra = item.get("mining_extra")
         if extra is not None:
@@ -215,9 +219,9 @@ def _payout(item: Payload, where: str, bill_id: str, created: int) -> Payout | N
         amount = -debit
     if amount < 0:
         raise BadResponse(f"{where}: a payout of a negative amount")
-    sent = integer(extra, "paid_time", extra_where) or created
+    # `created_at` never changes; `paid_time` may arrive later, and moving the point then would count it twice.
     return Payout(
-        sent_at=sent,
+        sent_at=created,
         amount_sats=amount,
         address=text(extra, "address", extra_where) or None,
         txid=txid,
