@@ -109,6 +109,21 @@ def required_sats(obj: Payload, key: str, where: str) -> int:
     return value
 
 
+def without_account_prefix(name: str, account: str | None) -> str:
+    """A worker's name as the design's `worker` tag wants it: without a leading `<account>.`."""
+    if account and name.startswith(account + ".") and len(name) > len(account) + 1:
+        return name[len(account) + 1 :]
+    return name
+
+
+def payout_sats(obj: Payload, key: str, where: str) -> int:
+    """A payout's amount: required, and money that left the account is never negative."""
+    value = required_sats(obj, key, where)
+    if value < 0:
+        raise BadResponse(f"{where}.{key}: a payout of a negative amount")
+    return value
+
+
 def scaled(value: float | None, factor: float) -> float | None:
     """Multiply a possibly-missing number by a unit factor."""
     return None if value is None else value * factor

@@ -21,11 +21,13 @@ from collector.adapters.parsing import (
     integer,
     mapping,
     number,
+    payout_sats,
     required_sats,
     sats,
     scaled,
     sequence,
     text,
+    without_account_prefix,
 )
 from collector.errors import AuthFailed, BadResponse, RateLimited
 from collector.models import Earning, Payout, WorkerStats
@@ -77,12 +79,6 @@ def unwrap(payload: Any, where: str) -> Any:
             raise AuthFailed(f"{where}: AntPool rejected the credentials (code {code}: {message})")
         raise BadResponse(f"{where}: AntPool error code {code}: {message}")
     return field(body, "data", where)
-
-
-def worker_suffix(name: str, user_id: str) -> str:
-    """Drop the leading `<user_id>.` AntPool puts before worker names; other names are kept as sent."""
-    prefix = user_id + "."
-    return name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else name
 
 
 def parse_overview(payload: Any) -> AccountSummary:
@@ -182,7 +178,7 @@ def parse_user_workers(rows: Sequence[Any], user_id: str) -> tuple[WorkerStats, 
         name = text(item, "workerId", where) or text(item, "userWorkerId", where, required=True) or ""
         workers.append(
             WorkerStats(
-                name=worker_suffix(name, user_id),
+                name=without_account_prefix(name, user_id),
                 online=_online(item.get("workerStatus"), where),
                 hashrate_hs=_suffixed_hashrate(item, "hsLast10min", where),
                 hashrate_1h_hs=_suffixed_hashrate(item, "hsLast1H", where),
@@ -205,7 +201,7 @@ def parse_legacy_workers(rows: Sequence[Any], user_id: str) -> tuple[WorkerStats
         rate = scaled(number(item, "last10m", where), MH)
         workers.append(
             WorkerStats(
-                name=worker_suffix(text(item, "worker", where, required=True) or "", user_id),
+                name=without_account_prefix(text(item, "worker", where, required=True) or "", user_id),
                 online=None if rate is None else rate > 0,
                 hashrate_hs=rate,
                 hashrate_1h_hs=scaled(number(item, "last1h", where), MH),
@@ -230,7 +226,7 @@ def parse_payouts(rows: Sequence[Any]) -> tuple[Payout, ...]:
         payouts.append(
             Payout(
                 sent_at=sent,
-                amount_sats=required_sats(item, "amount", where),
+                amount_sats=payout_sats(item, "amount", where),
                 address=text(item, "walletAddress", where) or None,
                 txid=txid,
                 status="sent",

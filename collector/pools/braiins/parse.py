@@ -21,6 +21,7 @@ from collector.adapters.parsing import (
     scaled,
     sequence,
     text,
+    without_account_prefix,
 )
 from collector.errors import BadResponse
 from collector.models import Earning, Payout, WorkerStats
@@ -79,9 +80,9 @@ def parse_profile(payload: Any) -> Profile:
 
 
 def worker_suffix(full_name: str, username: str | None) -> str:
-    """Drop the leading `<username>.` Braiins puts before every worker name."""
-    if username and full_name.startswith(username + "."):
-        return full_name[len(username) + 1 :]
+    """Drop the leading `<username>.` Braiins puts before every worker name (whatever it is, if unknown)."""
+    if username:
+        return without_account_prefix(full_name, username)
     _, dot, tail = full_name.partition(".")
     return tail if dot and tail else full_name
 
@@ -124,10 +125,10 @@ def parse_daily_rewards(payload: Any) -> tuple[Earning, ...]:
 
 
 def parse_payouts(payload: Any) -> tuple[Payout, ...]:
-    """Parse on-chain and Lightning payouts; failed ones are left out (nothing left the account).
+    """Parse the on-chain and Lightning payouts that are confirmed: money that has left the account.
 
-    The point's time is the request time, which never changes: a queued payout that is later confirmed
-    overwrites its own point (now with a txid) instead of appearing twice.
+    Queued ones are left out until confirmed (a queued payout may still fail), failed ones for good. The
+    point's time is the request time, which never changes, so replays overwrite it.
     """
     where = "payouts"
     body = mapping(payload, where)
@@ -139,7 +140,7 @@ def parse_payouts(payload: Any) -> tuple[Payout, ...]:
             item_where = f"{where}.{channel}[{i}]"
             item = mapping(raw, item_where)
             status = (text(item, "status", item_where) or "unknown").lower()
-            if status == "failed":
+            if status != "confirmed":
                 continue
             requested = required_integer(item, "requested_at_ts", item_where)
             amount = required_integer(item, "amount_sats", item_where)

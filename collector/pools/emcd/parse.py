@@ -14,6 +14,7 @@ from collector.adapters.parsing import (
     integer,
     mapping,
     number,
+    payout_sats,
     required_integer,
     required_sats,
     sats,
@@ -166,7 +167,7 @@ def parse_payouts(payload: Any) -> tuple[Payout, ...]:
         item_where = f"{where}.payouts[{i}]"
         item = mapping(raw, item_where)
         sent = required_integer(item, "timestamp", item_where)
-        amount = required_sats(item, "amount", item_where)
+        amount = payout_sats(item, "amount", item_where)
         txid = text(item, "txid", item_where)
         if not txid:
             continue

@@ -22,6 +22,7 @@ from collector.adapters.parsing import (
     sats,
     sequence,
     text,
+    without_account_prefix,
 )
 from collector.errors import AuthFailed, BadResponse, RateLimited
 from collector.models import Earning, Payout, PoolSettings, WorkerStats
@@ -84,14 +85,6 @@ def check_error(payload: Any, where: str) -> None:
     raise BadResponse(f"{where}: F2Pool error code {raw_code}: {message}")
 
 
-def worker_suffix(name: str, mining_user_name: str) -> str:
-    """F2Pool already sends the suffix; a name that still starts with `<mining_user_name>.` loses that prefix."""
-    prefix = mining_user_name + "."
-    if name.startswith(prefix) and len(name) > len(prefix):
-        return name[len(prefix) :]
-    return name
-
-
 def _hashrate_info(obj: Payload, where: str) -> tuple[float | None, float | None, float | None]:
     return (
         number(obj, "hash_rate", where),
@@ -141,7 +134,7 @@ def parse_workers(payload: Any, mining_user_name: str) -> WorkerList:
             inactive += 1
         workers.append(
             WorkerStats(
-                name=worker_suffix(text(info, "name", info_where, required=True) or "", mining_user_name),
+                name=without_account_prefix(text(info, "name", info_where, required=True) or "", mining_user_name),
                 online=online,
                 hashrate_hs=current,
                 hashrate_1h_hs=hour,

@@ -21,11 +21,13 @@ from collector.adapters.parsing import (
     integer,
     mapping,
     number,
+    payout_sats,
     required_integer,
     required_sats,
     sats,
     sequence,
     text,
+    without_account_prefix,
 )
 from collector.errors import AuthFailed, BadResponse
 from collector.models import Earning, Payout, PoolSettings, WorkerStats
@@ -194,13 +196,6 @@ def parse_account(payload: Any, coin: str) -> AccountInfo:
     )
 
 
-def worker_suffix(name: str, username: str | None) -> str:
-    """ViaBTC's `worker_name` is the suffix already; drop a leading `<account>.` should one appear."""
-    if username and name.startswith(username + ".") and len(name) > len(username) + 1:
-        return name[len(username) + 1 :]
-    return name
-
-
 def parse_workers(rows: Sequence[Any], username: str | None) -> tuple[WorkerStats, ...]:
     """Rows of `hashrate/worker` pages: name, `active`/`unactive` (sic), windows in H/s, last activity."""
     workers = []
@@ -210,7 +205,7 @@ def parse_workers(rows: Sequence[Any], username: str | None) -> tuple[WorkerStat
         status = text(item, "worker_status", where)
         workers.append(
             WorkerStats(
-                name=worker_suffix(text(item, "worker_name", where, required=True) or "", username),
+                name=without_account_prefix(text(item, "worker_name", where, required=True) or "", username),
                 online=None if status is None else _WORKER_ONLINE.get(status.lower()),
                 hashrate_hs=number(item, "hashrate_10min", where),
                 hashrate_1h_hs=number(item, "hashrate_1hour", where),
@@ -253,11 +248,10 @@ def parse_profit_history(rows: Sequence[Any]) -> tuple[Earning, ...]:
 
 
 def parse_payments(rows: Sequence[Any]) -> tuple[Payout, ...]:
-    """Rows of `wallet/payment/history`: one payout per payment `id`, at its `create_time`.
+    """Rows of `wallet/payment/history`: one payout per payment `id` that has left (has a `tx`), at `create_time`.
 
-    `create_time` belongs to the payment record and never changes, and the record's `id` keys the event, so
-    a payment seen before its transaction is broadcast (no `tx` yet) is overwritten, not duplicated, once
-    its txid appears.
+    A payment without a `tx` has not been broadcast and may still be cancelled: it is written once it has one.
+    `create_time` belongs to the payment record and never changes, so replays overwrite the same point.
     """
     payouts = []
     for i, raw in enumerate(rows):
@@ -266,14 +260,16 @@ def parse_payments(rows: Sequence[Any]) -> tuple[Payout, ...]:
         payment_id = item.get("id")
         if isinstance(payment_id, bool) or not isinstance(payment_id, int | str) or str(payment_id).strip() == "":
             raise BadResponse(f"{where}: missing or invalid 'id'")
-        txid = text(item, "tx", where) or None
+        txid = text(item, "tx", where)
+        if not txid:
+            continue
         payouts.append(
             Payout(
                 sent_at=required_integer(item, "create_time", where),
-                amount_sats=required_sats(item, "amount", where),
+                amount_sats=payout_sats(item, "amount", where),
                 address=text(item, "address", where) or None,
                 txid=txid,
-                status="sent" if txid else "pending",
+                status="sent",
                 event_id=f"viabtc:payment:{payment_id}",
             )
         )
