@@ -116,17 +116,20 @@ class AntpoolSource:
         return rows
 
     def _pages(self, name: str, params: dict[str, str], max_pages: int, *, must_finish: bool) -> tuple[Any, ...]:
-        """Rows of pages 1.. of a list: stop at `totalPage`, at a short page, or after `max_pages`.
+        """Rows of pages 1.. of a list: stop at `totalPage` when the pool gives it, else at a short page, or after
+        `max_pages`.
 
         AntPool reports `page=1` for a short last page (reference §5.2), so the page number we asked for,
-        not the one it echoes, decides.
+        not the one it echoes, decides. A server that caps the page size below ours sends short pages that are
+        not the last: `totalPage`, where present, wins over the short-page rule.
         """
         rows: list[Any] = []
         size = self._settings.page_size
         for number in range(1, max_pages + 1):
             result = parse.page(self._post(name, {**params, "page": str(number), "pageSize": str(size)}), name)
             rows.extend(result.rows)
-            if len(result.rows) < size or (result.total_pages is not None and number >= result.total_pages):
+            last = number >= result.total_pages if result.total_pages is not None else len(result.rows) < size
+            if last or not result.rows:
                 return tuple(rows)
         if must_finish:
             raise BadResponse(f"{name}: more than {max_pages} pages of {size} rows")
