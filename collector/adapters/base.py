@@ -71,6 +71,10 @@ class SectionCollector:
     def __init__(self) -> None:
         self.issues: list[SectionIssue] = []
 
+    def failed(self, *sections: str) -> bool:
+        """Whether any of the named sections failed in this poll."""
+        return any(issue.section in sections for issue in self.issues)
+
     def fetch(self, section: str, fetch: Callable[[], T]) -> T | None:
         """Return `fetch()`, or None (the section is missing) after recording why it failed."""
         try:

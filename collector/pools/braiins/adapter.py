@@ -78,7 +78,8 @@ class BraiinsSource:
                 self._get("/accounts/payouts/json/btc", self._days(now, max(history, self._settings.payout_days)))
             ),
         )
-        self._first_poll = self._first_poll and bool(sections.issues)
+        # History is reached back for until the history sections have succeeded once, whatever else failed.
+        self._first_poll = self._first_poll and sections.failed("rewards", "payouts")
         return PoolAccountSnapshot(
             observed_at=now,
             coin=self._ctx.coin,

@@ -68,7 +68,8 @@ class EmcdSource:
             since = now - self._settings.recent_days * 86_400
             earnings = tuple(e for e in earnings or () if e.credited_at >= since)
             payouts = tuple(p for p in payouts or () if p.sent_at >= since)
-        self._first_poll = self._first_poll and bool(sections.issues)
+        # History is reached back for until the history sections have succeeded once, whatever else failed.
+        self._first_poll = self._first_poll and sections.failed("income", "payouts")
         return PoolAccountSnapshot(
             observed_at=now,
             coin=coin,

@@ -80,7 +80,7 @@ class F2PoolSource:
             "mining_user",
             lambda: parse.parse_mining_user(self._post("/v2/mining_user/get", {"mining_user_name": user}), currency),
         )
-        self._first_poll = self._first_poll and any(i.section == "transactions" for i in sections.issues)
+        self._first_poll = self._first_poll and sections.failed("transactions")
         earnings, payouts = transactions if transactions is not None else ((), ())
         return PoolAccountSnapshot(
             observed_at=now,

@@ -95,7 +95,8 @@ class ViabtcSource:
             [("coin", coin), *payment_range, ("utc", "true")],
             parse.parse_payments,
         )
-        self._first_poll = self._first_poll and bool(sections.issues)
+        # History is reached back for until the history sections have succeeded once, whatever else failed.
+        self._first_poll = self._first_poll and sections.failed("profit", "payments")
         return PoolAccountSnapshot(
             observed_at=now,
             coin=coin,
