@@ -27,6 +27,18 @@ class Unreachable(SourceError):
     kind = "unreachable"
 
 
+class Timeout(Unreachable):
+    """The source did not answer within the poll's deadline (connect, read, or the whole poll)."""
+
+    kind = "timeout"
+
+
+class ServerError(Unreachable):
+    """The source answered with a 5xx: it is up but failing."""
+
+    kind = "server_error"
+
+
 class AuthFailed(SourceError):
     """The source rejected our credentials."""
 
@@ -56,7 +68,7 @@ class NoData(SourceError):
 
 
 SOURCE_ERROR_KINDS: tuple[str, ...] = tuple(
-    cls.kind for cls in (Unreachable, AuthFailed, RateLimited, BadResponse, NoData)
+    cls.kind for cls in (Unreachable, Timeout, ServerError, AuthFailed, RateLimited, BadResponse, NoData)
 )
 
 

@@ -82,3 +82,50 @@ class PoolAccountSnapshot:
     payouts: tuple[Payout, ...] = ()
     settings: PoolSettings | None = None
     issues: tuple[SectionIssue, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSnapshot:
+    """A blockchain's network figures: difficulty, estimated network hashrate, average block reward.
+
+    `block_reward_sats` is the average reward per block (subsidy plus fees) over the source's window.
+    """
+
+    observed_at: int
+    coin: str
+    difficulty: float | None = None
+    hashrate_hs: float | None = None
+    block_reward_sats: int | None = None
+    issues: tuple[SectionIssue, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePool:
+    """One pool slot configured on a miner, as the miner reports it."""
+
+    slot: int
+    url: str | None
+    stratum_user: str | None
+    active: bool | None
+    accepted: int | None = None
+    rejected: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSnapshot:
+    """One poll of one miner's own API, normalized: H/s, W, °C, RPM, seconds.
+
+    `model` is what the miner reports (None when its API does not say). Temperatures are the hottest
+    sensor the dialect exposes (chip where given, else board); fans the slowest spinning fan.
+    """
+
+    observed_at: int
+    model: str | None = None
+    hashrate_hs: float | None = None
+    power_w: float | None = None
+    temp_max_c: float | None = None
+    fan_min_rpm: int | None = None
+    uptime_s: int | None = None
+    online: bool | None = None
+    pools: tuple[DevicePool, ...] = ()
+    issues: tuple[SectionIssue, ...] = field(default=())

@@ -14,7 +14,7 @@ from typing import Any
 import requests
 import urllib3
 
-from collector.errors import AuthFailed, BadResponse, RateLimited, SourceError, Unreachable
+from collector.errors import AuthFailed, BadResponse, RateLimited, ServerError, SourceError, Timeout, Unreachable
 from collector.ratelimit import TokenBucket
 from collector.redact import Redactor
 
@@ -115,11 +115,11 @@ class HttpClient:
         """Send one request and return its JSON, or raise the typed error its failure maps to."""
         where = _Shown(method, url, self._redact)
         if self._monotonic() >= self._deadline:
-            raise Unreachable(f"{where}: poll deadline passed before the request")
+            raise Timeout(f"{where}: poll deadline passed before the request")
         self._wait_for_budget()
         remaining = self._deadline - self._monotonic()
         if remaining <= 0:
-            raise Unreachable(f"{where}: poll deadline passed before the request")
+            raise Timeout(f"{where}: poll deadline passed before the request")
         timeout = (min(self._connect_timeout_s, remaining), min(self._read_timeout_s, remaining))
         self.requests_made += 1
         try:
@@ -139,10 +139,12 @@ class HttpClient:
                 self._raise_for_status(response, where)
                 body = self._read_body(response, where)
         except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):
-            raise Unreachable(f"{where}: timed out") from None
+            raise Timeout(f"{where}: timed out") from None
         except urllib3.exceptions.DecodeError:
             raise BadResponse(f"{where}: the body could not be decompressed") from None
-        except urllib3.exceptions.ProtocolError:
+        except urllib3.exceptions.ProtocolError as exc:
+            if any(isinstance(arg, urllib3.exceptions.IncompleteRead) for arg in exc.args):
+                raise BadResponse(f"{where}: body cut off before its announced length") from None
             raise Unreachable(f"{where}: connection broken while reading the body") from None
         except requests.ConnectionError as exc:
             reason = type(exc.__context__ or exc).__name__
@@ -171,7 +173,7 @@ class HttpClient:
                 f"{prefix}: rate limited", retry_after=retry_after_seconds(response.headers.get("Retry-After"))
             )
         elif status >= 500:
-            error = Unreachable(f"{prefix}: server error")
+            error = ServerError(f"{prefix}: server error")
         elif status < 400:
             error = BadResponse(f"{prefix}: unexpected redirect (not followed)")
         else:
@@ -187,6 +189,6 @@ class HttpClient:
             if size > self._max_body_bytes:
                 raise BadResponse(f"{where}: body larger than {self._max_body_bytes} bytes, cut off")
             if self._monotonic() > self._deadline:
-                raise Unreachable(f"{where}: poll deadline passed while reading the body")
+                raise Timeout(f"{where}: poll deadline passed while reading the body")
             chunks.append(chunk)
         return b"".join(chunks)

@@ -139,7 +139,7 @@ def test_collect_usage_errors_exit_2(cli: CliRunner, make_config: MakeConfig) ->
 FAULTS: dict[tuple[Pool, str, str], tuple[Fault, str]] = {
     ("braiins", "uralhash", "uralhash"): ("auth", "auth"),
     ("emcd", "tverpower", "tverpower"): ("malformed", "bad_response"),
-    ("braiins", "baikal", "baikal"): ("server_error", "unreachable"),
+    ("braiins", "baikal", "baikal"): ("server_error", "server_error"),
 }
 
 

@@ -150,10 +150,10 @@ def test_a_second_poll_overwrites_instead_of_duplicating(demo_config: AppConfig,
 
 FAULT_KINDS = {
     "auth": "auth",
-    "server_error": "unreachable",
+    "server_error": "server_error",
     "rate_limit": "rate_limited",
     "malformed": "bad_response",
-    "hang": "unreachable",
+    "hang": "timeout",
 }
 
 

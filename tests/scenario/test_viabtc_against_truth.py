@@ -176,7 +176,7 @@ def test_without_a_secret_key_the_signed_payment_history_is_a_partial_poll(
 
 @pytest.mark.parametrize(
     ("fault", "kind"),
-    [("auth", "auth"), ("rate_limit", "rate_limited"), ("malformed", "bad_response"), ("server_error", "unreachable")],
+    [("auth", "auth"), ("rate_limit", "rate_limited"), ("malformed", "bad_response"), ("server_error", "server_error")],
 )
 def test_a_faulty_account_is_counted_by_kind_and_never_written_as_zero(
     tmp_path: Path, scenario: Scenario, influxd: InfluxdServer, influx_db: V1Transport, fault: str, kind: str

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from collector.adapters.http import HttpClient
-from collector.errors import AuthFailed, BadResponse, RateLimited, SourceError, Unreachable
+from collector.errors import AuthFailed, BadResponse, RateLimited, ServerError, SourceError, Timeout, Unreachable
 from collector.ratelimit import RateBudget, TokenBucket
 from collector.redact import Redactor
 
@@ -28,9 +28,9 @@ def test_ok_returns_the_decoded_json(http_base: str) -> None:
     [
         ("status/401", AuthFailed),
         ("status/403", AuthFailed),
-        ("status/500", Unreachable),
-        ("status/502", Unreachable),
-        ("status/503", Unreachable),
+        ("status/500", ServerError),
+        ("status/502", ServerError),
+        ("status/503", ServerError),
         ("status/404", BadResponse),
         ("status/400", BadResponse),
         ("body/nan", BadResponse),
@@ -96,8 +96,8 @@ def test_a_server_trickling_its_body_fails_at_the_deadline(http_base: str) -> No
     assert time.monotonic() - started < 1.0
 
 
-def test_a_body_cut_off_mid_stream_is_unreachable_not_a_crash(http_base: str) -> None:
-    with pytest.raises(Unreachable, match="body"):
+def test_a_body_cut_off_mid_stream_is_a_bad_response_not_a_crash(http_base: str) -> None:
+    with pytest.raises(BadResponse, match="cut off"):
         _client().get_json(f"{http_base}/cut")
 
 
@@ -106,7 +106,7 @@ def test_a_body_that_stalls_mid_stream_times_out(http_base: str) -> None:
     client.start_poll(5.0)
     started = time.monotonic()
 
-    with pytest.raises(Unreachable, match="timed out"):
+    with pytest.raises(Timeout, match="timed out"):
         client.get_json(f"{http_base}/stall/2")
 
     assert time.monotonic() - started < 1.5
