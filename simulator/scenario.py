@@ -39,7 +39,15 @@ FAULTS: tuple[Fault, ...] = (
     "missing_fields",
 )
 # What a miner's TCP API can do wrong (it has no auth, status codes or rate limits on its read commands).
-MINER_FAULTS: tuple[Fault, ...] = ("malformed", "hang", "latency", "refused", "truncated", "wrong_types", "missing_fields")
+MINER_FAULTS: tuple[Fault, ...] = (
+    "malformed",
+    "hang",
+    "latency",
+    "refused",
+    "truncated",
+    "wrong_types",
+    "missing_fields",
+)
 # Units Braiins is known to send in `hash_rate_unit` (reference §2.1); the value is a divisor of H/s.
 HASH_RATE_UNITS: dict[str, float] = {"Mh/s": 1e6, "Gh/s": 1e9, "Th/s": 1e12, "Ph/s": 1e15}
 DEFAULT_HANG_SECONDS = 30.0
