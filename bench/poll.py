@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.app import build_collector, collect_once
 from collector.config import load_config
 from collector.redact import Redactor
@@ -88,9 +88,11 @@ def main() -> None:
             database="bench",
             schedule=budgets,
         )
-        config = load_config(config_path, pool_sources(), redactor=Redactor())
+        config = load_config(config_path, source_registry(), redactor=Redactor())
         sink = MemorySink()
-        collector = build_collector(config, pool_sources(), sink, redactor=Redactor(), log=logging.getLogger("bench"))
+        collector = build_collector(
+            config, source_registry(), sink, redactor=Redactor(), log=logging.getLogger("bench")
+        )
         started = time.perf_counter()
         results = collect_once(collector)
         elapsed = time.perf_counter() - started

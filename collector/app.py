@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -18,12 +18,14 @@ from requests.adapters import HTTPAdapter
 from collector.adapters.base import SourceContext
 from collector.adapters.http import HttpClient
 from collector.adapters.registry import SourceRegistry
-from collector.config import AppConfig, Group, InfluxConfig
+from collector.config import AppConfig, Group, InfluxConfig, MinerFleet, NetworkFeed
+from collector.devices.base import DeviceContext
+from collector.devices.cgminer.client import MinerRpc
 from collector.errors import StorageError
 from collector.group_facts import group_fact_lines
 from collector.ratelimit import BudgetBook
 from collector.redact import Redactor
-from collector.runner import PollResult, PoolTarget, Runner
+from collector.runner import DeviceTarget, NetworkTarget, PollResult, PoolTarget, Runner, Target
 from collector.scheduler import Scheduler
 from collector.sinks.base import Sink
 from collector.sinks.buffered import InfluxSink
@@ -32,6 +34,14 @@ from collector.state import StateStore
 
 T = TypeVar("T")
 USER_AGENT = "minewatch/0.1 (+https://github.com/minewatch)"
+
+
+@dataclass(frozen=True)
+class FleetTargets:
+    """The miners of one fleet, polled together by one scheduled job on the device threads."""
+
+    key: str
+    targets: list[DeviceTarget]
 
 
 @dataclass
@@ -45,10 +55,16 @@ class Collector:
     sink: Sink
     clock: Callable[[], float]
     groups: list[Group]
+    fleets: list[FleetTargets] = field(default_factory=list)
+    networks: list[NetworkTarget] = field(default_factory=list)
 
     def write_group_facts(self, group: Group) -> None:
         """Write the group's `permit` and `site` points for now."""
         self.sink.write(group_fact_lines(group, self.config.regions.bans, int(self.clock())))
+
+    @property
+    def device_count(self) -> int:
+        return sum(len(fleet.targets) for fleet in self.fleets)
 
 
 def _session(pool_size: int) -> requests.Session:
@@ -99,8 +115,111 @@ def build_targets(
                 target=account.id,
                 coin=account.coin,
             )
-            targets.append(PoolTarget(group=group, account=account, source=source_class(settings, ctx), http=http))
+            targets.append(
+                PoolTarget(
+                    group=group,
+                    account=account,
+                    source=source_class(settings, ctx),
+                    http=http,
+                    interval_s=schedule.interval_s,
+                    timeout_s=schedule.timeout_s,
+                )
+            )
     return targets
+
+
+def build_fleets(
+    config: AppConfig,
+    groups: Sequence[Group],
+    sources: SourceRegistry,
+    *,
+    clock: Callable[[], float],
+    log: logging.Logger,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> list[FleetTargets]:
+    """One target per miner of every fleet of `groups`, each with its own RPC client."""
+    return [
+        FleetTargets(f"{group.id}/fleet/{fleet.id}", _fleet_targets(config, fleet, sources, clock, log, monotonic))
+        for group in groups
+        for fleet in group.fleets
+    ]
+
+
+def _fleet_targets(
+    config: AppConfig,
+    fleet: MinerFleet,
+    sources: SourceRegistry,
+    clock: Callable[[], float],
+    log: logging.Logger,
+    monotonic: Callable[[], float],
+) -> list[DeviceTarget]:
+    settings = fleet.settings
+    source_class = sources.devices[fleet.kind]
+    targets = []
+    for miner in settings.addresses:
+        rpc = MinerRpc(miner.host, miner.port, connect_timeout_s=settings.connect_timeout_s, monotonic=monotonic)
+        ctx = DeviceContext(rpc=rpc, clock=clock, log=log.getChild(f"{fleet.kind}.{fleet.group_id}"), target=miner.name)
+        targets.append(
+            DeviceTarget(
+                group_id=fleet.group_id,
+                site=fleet.site,
+                fleet=fleet.id,
+                device=miner.name,
+                source=source_class(settings, ctx),
+                rpc=rpc,
+                interval_s=config.main.schedule.interval_s,
+                timeout_s=settings.timeout_s,
+            )
+        )
+    return targets
+
+
+def build_networks(
+    config: AppConfig,
+    sources: SourceRegistry,
+    *,
+    redactor: Redactor,
+    clock: Callable[[], float],
+    log: logging.Logger,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> list[NetworkTarget]:
+    """One target per configured network-statistics feed."""
+    budgets = BudgetBook(monotonic)
+    return [
+        _network_target(config, feed, sources, budgets, redactor, clock, log, monotonic) for feed in config.networks
+    ]
+
+
+def _network_target(
+    config: AppConfig,
+    feed: NetworkFeed,
+    sources: SourceRegistry,
+    budgets: BudgetBook,
+    redactor: Redactor,
+    clock: Callable[[], float],
+    log: logging.Logger,
+    monotonic: Callable[[], float],
+) -> NetworkTarget:
+    source_class = sources.networks[feed.kind]
+    feed.settings.register_secrets(redactor)
+    schedule = config.main.schedule
+    budget = sources.budget_for(feed.kind, config.main.rate_budgets.get(feed.kind))
+    http = HttpClient(
+        _session(4),
+        redact=redactor,
+        bucket=budgets.bucket(source_class.budget_key(feed.settings), budget),
+        read_timeout_s=schedule.timeout_s,
+        monotonic=monotonic,
+    )
+    ctx = SourceContext(http=http, clock=clock, log=log.getChild(feed.kind), target=feed.coin, coin=feed.coin)
+    return NetworkTarget(
+        kind=feed.kind,
+        coin=feed.coin,
+        source=source_class(feed.settings, ctx),
+        http=http,
+        interval_s=feed.interval_s,
+        timeout_s=schedule.timeout_s,
+    )
 
 
 def build_collector(
@@ -115,11 +234,20 @@ def build_collector(
 ) -> Collector:
     """Wire a collector around an already-built sink."""
     state = StateStore()
-    schedule = config.main.schedule
-    runner = Runner(sink, state, clock=clock, interval_s=schedule.interval_s, timeout_s=schedule.timeout_s, log=log)
+    runner = Runner(sink, state, clock=clock, log=log)
     groups = [g for g in config.groups if selected is None or g.id in selected]
-    targets = build_targets(config, groups, sources, redactor=redactor, clock=clock, log=log)
-    return Collector(config=config, targets=targets, runner=runner, state=state, sink=sink, clock=clock, groups=groups)
+    return Collector(
+        config=config,
+        targets=build_targets(config, groups, sources, redactor=redactor, clock=clock, log=log),
+        runner=runner,
+        state=state,
+        sink=sink,
+        clock=clock,
+        groups=groups,
+        fleets=build_fleets(config, groups, sources, clock=clock, log=log),
+        # Chain statistics belong to no group: a run limited to some groups (--group) leaves them out.
+        networks=build_networks(config, sources, redactor=redactor, clock=clock, log=log) if selected is None else [],
+    )
 
 
 def build_influx_sink(settings: InfluxConfig, redactor: Redactor, log: logging.Logger) -> InfluxSink:
@@ -177,12 +305,19 @@ class DatabaseSetup:
 
 
 def collect_once(collector: Collector) -> list[PollResult]:
-    """Poll every target once, with the configured number of threads, and write each group's facts."""
-    workers = collector.config.main.schedule.workers
+    """Poll every target once, pools and miners on their own threads, and write each group's facts."""
+    schedule = collector.config.main.schedule
     for group in collector.groups:
         collector.write_group_facts(group)
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(collector.targets)))) as pool:
-        return list(pool.map(collector.runner.poll, collector.targets))
+    http_targets: list[Target] = [*collector.targets, *collector.networks]
+    devices = [target for fleet in collector.fleets for target in fleet.targets]
+    with (
+        ThreadPoolExecutor(max_workers=max(1, min(schedule.workers, len(http_targets)))) as http_pool,
+        ThreadPoolExecutor(max_workers=max(1, min(schedule.device_workers, len(devices)))) as device_pool,
+    ):
+        polls = [http_pool.submit(collector.runner.poll, t) for t in http_targets]
+        polls += [device_pool.submit(collector.runner.poll, t) for t in devices]
+        return [poll.result() for poll in polls]
 
 
 def run_scheduled(
@@ -211,16 +346,34 @@ def run_scheduled(
         scheduler.add("storage/database", retry_database_setup)
     for target in collector.targets:
         scheduler.add(target.key, _bind(collector.runner.poll, target))
+    for network in collector.networks:
+        scheduler.add(network.key, _bind(collector.runner.poll, network), interval_s=network.interval_s)
+    # A fleet is one job: its miners are polled in parallel on the device threads, each within its own
+    # timeout, so a dead miner costs one thread for one timeout and never delays the others.
+    device_pool = ThreadPoolExecutor(max_workers=schedule.device_workers, thread_name_prefix="device")
+    for fleet in collector.fleets:
+        scheduler.add(fleet.key, _bind(_poll_fleet, (collector.runner, device_pool, fleet)))
     for group in collector.groups:
         scheduler.add(f"{group.id}/facts", _bind(collector.write_group_facts, group))
     scheduler.start()
     log.info("scheduled %d jobs every %g s", scheduler.job_count, schedule.interval_s)
     stop.wait()
     log.info("stopping: waiting for running polls (at most %g s)", shutdown_timeout_s)
-    finisher = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+
+    def finish() -> None:
+        scheduler.shutdown(wait=True)
+        device_pool.shutdown(wait=True, cancel_futures=True)
+
+    finisher = threading.Thread(target=finish, daemon=True)
     finisher.start()
     finisher.join(shutdown_timeout_s)
     return scheduler
+
+
+def _poll_fleet(job: tuple[Runner, ThreadPoolExecutor, FleetTargets]) -> None:
+    runner, device_pool, fleet = job
+    for _ in device_pool.map(runner.poll, fleet.targets):
+        pass
 
 
 def _bind(function: Callable[[T], object], argument: T) -> Callable[[], None]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.config import AppConfig, ConfigInvalid, default_config_path, load_config
 from collector.redact import RedactingFilter, Redactor
 from collector.sharding import ShardError, parse_shard, shard_of
@@ -37,7 +37,7 @@ def _setup_logging(redactor: Redactor, level: str, stream: TextIO) -> logging.Lo
 def _load(path: Path | None, redactor: Redactor, stderr: TextIO, *, warn: bool = False) -> AppConfig | None:
     config_path = path or default_config_path()
     try:
-        config = load_config(config_path, pool_sources(), redactor=redactor)
+        config = load_config(config_path, source_registry(), redactor=redactor)
     except ConfigInvalid as invalid:
         for error in invalid.errors:
             print(f"minewatch: config error: {redactor(str(error))}", file=stderr)
@@ -80,7 +80,7 @@ def cmd_collect(args: argparse.Namespace, redactor: Redactor) -> int:
             return EXIT_FAILED
     sink: Sink = influx if influx is not None else StdoutSink(sys.stdout, redact=redactor)
     selected = None if args.group is None else frozenset({args.group})
-    collector = build_collector(config, pool_sources(), sink, redactor=redactor, log=log, selected=selected)
+    collector = build_collector(config, source_registry(), sink, redactor=redactor, log=log, selected=selected)
     results = collect_once(collector)
     stored = sink.flush(timeout_s=config.main.influxdb.timeout_s * 3)
     if influx is not None:
@@ -119,11 +119,17 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
         log.warning("config: %s", warning)
     sink = build_influx_sink(config.main.influxdb, redactor, log)
     sink.start()
-    collector = build_collector(config, pool_sources(), sink, redactor=redactor, log=log, selected=selected)
+    collector = build_collector(config, source_registry(), sink, redactor=redactor, log=log, selected=selected)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    log.info("minewatch run: %d groups, %d pool accounts", len(collector.groups), len(collector.targets))
+    log.info(
+        "minewatch run: %d groups, %d pool accounts, %d miners, %d network feeds",
+        len(collector.groups),
+        len(collector.targets),
+        collector.device_count,
+        len(collector.networks),
+    )
     run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log))
     flushed = sink.flush(timeout_s=10.0)
     sink.close()

@@ -29,6 +29,7 @@ from pydantic import (
 from collector.adapters.base import HttpUrl, PoolSourceSettings
 from collector.adapters.registry import SourceRegistry
 from collector.addresses import is_valid_btc_address, normalize_address
+from collector.devices.cgminer.adapter import CgminerFleetSettings
 from collector.errors import ConfigError
 from collector.redact import Redactor
 from collector.secrets import SecretMissing, WithSecrets, read_secret_file
@@ -123,6 +124,8 @@ class ScheduleConfig(Strict):
     timeout_s: float = Field(20.0, gt=0)
     misfire_grace_s: int = Field(30, ge=1)
     workers: int = Field(32, ge=1, le=1024)
+    # Miner polls run on their own threads, so a site of dead miners waiting out timeouts never starves pools.
+    device_workers: int = Field(64, ge=1, le=1024)
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> ScheduleConfig:
@@ -145,13 +148,30 @@ class RateBudgetOverride(Strict):
     burst: int = Field(ge=1)
 
 
+class NetworkFeedCommon(BaseModel):
+    """The keys every network-statistics feed has; the rest belong to its kind's settings model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+    coin: Ticker = "BTC"
+    # Chain figures move slowly and public instances ban eager clients: minutes, not seconds.
+    interval_s: float = Field(300.0, ge=60, le=86_400)
+
+    @field_validator("coin", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
 class MainConfig(Strict):
-    """The main file: storage, schedule, where the registry lives, per-pool budget overrides."""
+    """The main file: storage, schedule, where the registry lives, per-pool budget overrides, chain feeds."""
 
     influxdb: InfluxConfig = InfluxConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     registry: RegistryConfig = RegistryConfig()
     rate_budgets: dict[str, RateBudgetOverride] = {}
+    network: list[NetworkFeedCommon] = []
 
 
 # --- group files -----------------------------------------------------------------------------------------
@@ -243,6 +263,16 @@ class PoolAccountCommon(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+class MinerFleetCommon(BaseModel):
+    """The keys every miner fleet has; the rest belong to the device kind's settings model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: Slug
+    kind: str = "cgminer"
+    site: str
+
+
 class GroupFile(Strict):
     """A group file as written: identity, sites, equipment, pool accounts, permit versions."""
 
@@ -256,6 +286,7 @@ class GroupFile(Strict):
     sites: list[Site] = Field(min_length=1)
     devices: list[DeclaredDevice] = []
     pool_accounts: list[PoolAccountCommon] = []
+    miner_fleets: list[MinerFleetCommon] = []
     permits: list[PermitVersion] = Field(min_length=1)
 
 
@@ -272,12 +303,34 @@ class PoolAccount:
 
 
 @dataclass(frozen=True)
+class MinerFleet:
+    """A validated fleet: the miners of one site polled over one device API."""
+
+    group_id: str
+    id: str
+    kind: str
+    site: str
+    settings: CgminerFleetSettings
+
+
+@dataclass(frozen=True)
+class NetworkFeed:
+    """A validated network-statistics feed for one coin."""
+
+    kind: str
+    coin: str
+    interval_s: float
+    settings: PoolSourceSettings
+
+
+@dataclass(frozen=True)
 class Group:
-    """A validated group: the file's content with pool accounts bound to their source settings."""
+    """A validated group: the file's content with pool accounts and fleets bound to their source settings."""
 
     spec: GroupFile
     accounts: tuple[PoolAccount, ...]
     source_file: Path
+    fleets: tuple[MinerFleet, ...] = ()
 
     @property
     def id(self) -> str:
@@ -341,6 +394,7 @@ class AppConfig:
     regions: RegionsFile
     path: Path
     warnings: tuple[str, ...] = field(default=())
+    networks: tuple[NetworkFeed, ...] = field(default=())
 
     def group(self, group_id: str) -> Group:
         for group in self.groups:
@@ -379,6 +433,7 @@ def load_config(
     if main is None:
         raise ConfigInvalid(errors)
     _resolve(main.influxdb, path, "influxdb", env, redactor, errors)
+    networks = _network_feeds(main, path, sources, env, redactor, errors)
     base = path.parent
 
     regions_path = base / main.registry.regions_file
@@ -404,13 +459,43 @@ def load_config(
             )
         seen[group.id] = group.source_file
     for kind in main.rate_budgets:
-        if kind not in sources:
+        if kind not in sources and kind not in sources.networks:
             errors.append(ConfigError(str(path), f"rate_budgets.{kind}", f"unknown pool kind {kind!r}"))
     if errors or regions is None:
         raise ConfigInvalid(errors)
-    config = AppConfig(main=main, groups=tuple(groups), regions=regions, path=path)
+    config = AppConfig(main=main, groups=tuple(groups), regions=regions, path=path, networks=networks)
     warnings = _budget_warnings(config, sources) + _calendar_warnings(regions)
-    return AppConfig(main=main, groups=tuple(groups), regions=regions, path=path, warnings=tuple(warnings))
+    return AppConfig(
+        main=main, groups=tuple(groups), regions=regions, path=path, warnings=tuple(warnings), networks=networks
+    )
+
+
+def _network_feeds(
+    main: MainConfig,
+    path: Path,
+    sources: SourceRegistry,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    errors: list[ConfigError],
+) -> tuple[NetworkFeed, ...]:
+    feeds: list[NetworkFeed] = []
+    seen: set[tuple[str, str]] = set()
+    for i, feed in enumerate(main.network):
+        key = f"network[{i}]"
+        if feed.kind not in sources.networks:
+            known = ", ".join(sorted(sources.networks)) or "none"
+            errors.append(ConfigError(str(path), f"{key}.kind", f"unknown network kind {feed.kind!r} (known: {known})"))
+            continue
+        if (feed.kind, feed.coin) in seen:
+            errors.append(ConfigError(str(path), key, f"a second {feed.kind} feed for {feed.coin}"))
+        seen.add((feed.kind, feed.coin))
+        settings = _validate(
+            sources.networks[feed.kind].settings_model, feed.model_extra or {}, path, errors, ("network", i)
+        )
+        if isinstance(settings, PoolSourceSettings):
+            _resolve(settings, path, key, env, redactor, errors)
+            feeds.append(NetworkFeed(feed.kind, feed.coin, feed.interval_s, settings))
+    return tuple(feeds)
 
 
 def _learn_secrets(raw: Any, base_dir: Path, env: Mapping[str, str], redactor: Redactor) -> None:
@@ -529,10 +614,41 @@ def _load_group(
         if isinstance(settings, PoolSourceSettings):
             _resolve(settings, path, key, env, redactor, errors)
             accounts.append(PoolAccount(spec.id, account.id, account.kind, account.site, account.coin, settings))
+    fleets = _miner_fleets(spec, path, sources, site_ids, errors)
     _check_permits(spec, sources, where, site_ids, errors)
     if len(errors) > before:
         return None
-    return Group(spec=spec, accounts=tuple(accounts), source_file=path)
+    return Group(spec=spec, accounts=tuple(accounts), source_file=path, fleets=fleets)
+
+
+def _miner_fleets(
+    spec: GroupFile, path: Path, sources: SourceRegistry, site_ids: set[str], errors: list[ConfigError]
+) -> tuple[MinerFleet, ...]:
+    where = str(path)
+    _unique([f.id for f in spec.miner_fleets], "miner_fleets", where, errors)
+    fleets: list[MinerFleet] = []
+    device_names: dict[str, str] = {}
+    for i, fleet in enumerate(spec.miner_fleets):
+        key = f"miner_fleets[{i}]"
+        if fleet.site not in site_ids:
+            errors.append(ConfigError(where, f"{key}.site", f"undefined site {fleet.site!r}"))
+        if fleet.kind not in sources.devices:
+            known = ", ".join(sorted(sources.devices))
+            errors.append(ConfigError(where, f"{key}.kind", f"unknown device kind {fleet.kind!r} (known: {known})"))
+            continue
+        settings = _validate(
+            sources.devices[fleet.kind].settings_model, fleet.model_extra or {}, path, errors, ("miner_fleets", i)
+        )
+        if not isinstance(settings, CgminerFleetSettings):
+            continue
+        for miner in settings.addresses:
+            if miner.name in device_names:
+                errors.append(
+                    ConfigError(where, f"{key}.miners", f"device {miner.name!r} is also in {device_names[miner.name]}")
+                )
+            device_names[miner.name] = f"fleet {fleet.id!r}"
+        fleets.append(MinerFleet(spec.id, fleet.id, fleet.kind, fleet.site, settings))
+    return tuple(fleets)
 
 
 def _unique(ids: list[str], key: str, where: str, errors: list[ConfigError]) -> None:

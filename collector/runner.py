@@ -5,24 +5,73 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from collector.adapters.base import Source
 from collector.adapters.http import HttpClient
 from collector.addresses import normalize_address
 from collector.config import Group, PoolAccount, declared_addresses
+from collector.devices.cgminer.adapter import CgminerSource
+from collector.devices.cgminer.client import MinerRpc
 from collector.errors import RateLimited, SourceError
-from collector.models import PoolAccountSnapshot
+from collector.models import DeviceSnapshot, NetworkSnapshot, PoolAccountSnapshot, SectionIssue
 from collector.sinks.base import Sink
 from collector.sinks.lineprotocol import LineProtocolError
-from collector.sinks.points import PoolAccountTags, pool_account_lines, source_health_line
+from collector.sinks.points import (
+    DeviceTags,
+    PoolAccountTags,
+    device_lines,
+    network_lines,
+    pool_account_lines,
+    source_health_line,
+)
 from collector.state import StateStore
 
 INTERNAL_ERROR = "internal"
 BACKOFF = "backoff"
 MAX_BACKOFF_INTERVALS = 15
+
+
+class Snapshot(Protocol):
+    """What every source's snapshot has: its sections that failed."""
+
+    @property
+    def issues(self) -> tuple[SectionIssue, ...]: ...
+
+
+class Target(Protocol):
+    """One thing to poll (a pool account, a miner, a chain), with its identity in `source_health`."""
+
+    @property
+    def key(self) -> str:
+        """Unique in the process: "<group>/<kind>/<target>"."""
+        ...
+
+    @property
+    def health_tags(self) -> tuple[str, str, str]:
+        """(group_id, kind, target) of its `source_health` points; group_id "" for targets of no group."""
+        ...
+
+    @property
+    def interval_s(self) -> float: ...
+
+    @property
+    def timeout_s(self) -> float: ...
+
+    def start_poll(self) -> None:
+        """Start the poll's deadline (`timeout_s` from now) on the target's transport."""
+        ...
+
+    def collect(self) -> Any:
+        """One snapshot (with `issues`), or a SourceError."""
+        ...
+
+    def lines(self, snapshot: Any) -> Sequence[str]:
+        """The snapshot's points as line protocol."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -33,10 +82,96 @@ class PoolTarget:
     account: PoolAccount
     source: Source[PoolAccountSnapshot]
     http: HttpClient
+    interval_s: float
+    timeout_s: float
 
     @property
     def key(self) -> str:
         return f"{self.group.id}/{self.account.kind}/{self.account.id}"
+
+    @property
+    def health_tags(self) -> tuple[str, str, str]:
+        return (self.account.group_id, self.account.kind, self.account.id)
+
+    def start_poll(self) -> None:
+        self.http.start_poll(self.timeout_s)
+
+    def collect(self) -> PoolAccountSnapshot:
+        return self.source.collect()
+
+    def lines(self, snapshot: PoolAccountSnapshot) -> list[str]:
+        group = self.group
+
+        def is_declared(address: str, at: int) -> bool:
+            try:
+                moment = datetime.fromtimestamp(at, UTC)
+            except (OverflowError, OSError, ValueError):
+                raise LineProtocolError(f"time {at} is not a date") from None
+            return normalize_address(address) in declared_addresses(group.permit_at(moment))
+
+        account = self.account
+        tags = PoolAccountTags(group_id=account.group_id, pool=account.kind, account=account.id, coin=account.coin)
+        return list(pool_account_lines(snapshot, tags, is_declared))
+
+
+@dataclass(frozen=True)
+class DeviceTarget:
+    """One miner of a fleet: its source instance and its RPC client."""
+
+    group_id: str
+    site: str
+    fleet: str
+    device: str
+    source: CgminerSource
+    rpc: MinerRpc
+    interval_s: float
+    timeout_s: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.group_id}/{self.source.kind}/{self.device}"
+
+    @property
+    def health_tags(self) -> tuple[str, str, str]:
+        return (self.group_id, self.source.kind, self.device)
+
+    def start_poll(self) -> None:
+        self.rpc.start_poll(self.timeout_s)
+
+    def collect(self) -> DeviceSnapshot:
+        return self.source.collect()
+
+    def lines(self, snapshot: DeviceSnapshot) -> list[str]:
+        return list(device_lines(snapshot, DeviceTags(self.group_id, self.site, self.device)))
+
+
+@dataclass(frozen=True)
+class NetworkTarget:
+    """A chain's network statistics (no group): difficulty, network hashrate, block reward."""
+
+    kind: str
+    coin: str
+    source: Source[NetworkSnapshot]
+    http: HttpClient
+    interval_s: float
+    timeout_s: float
+
+    @property
+    def key(self) -> str:
+        return f"network/{self.kind}/{self.coin}"
+
+    @property
+    def health_tags(self) -> tuple[str, str, str]:
+        return ("", self.kind, self.coin)
+
+    def start_poll(self) -> None:
+        self.http.start_poll(self.timeout_s)
+
+    def collect(self) -> NetworkSnapshot:
+        return self.source.collect()
+
+    def lines(self, snapshot: NetworkSnapshot) -> list[str]:
+        return list(network_lines(snapshot))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +194,6 @@ class Runner:
         state: StateStore,
         *,
         clock: Callable[[], float],
-        interval_s: float,
-        timeout_s: float,
         log: logging.Logger,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -68,28 +201,26 @@ class Runner:
         self._state = state
         self._clock = clock
         self._monotonic = monotonic
-        self._interval_s = interval_s
-        self._timeout_s = timeout_s
         self._log = log
 
-    def poll(self, target: PoolTarget) -> PollResult:
+    def poll(self, target: Target) -> PollResult:
         """Poll `target` once and write what it returned, or its failure, to the sink."""
         now = self._clock()
         health = self._state.health(target.key)
         # Backoffs end on a poll's slot; half an interval of slack absorbs the scheduler's lateness.
-        if now < health.backoff_until - self._interval_s / 2:
+        if now < health.backoff_until - target.interval_s / 2:
             return self._skip_for_backoff(target, now)
         started = self._monotonic()
-        target.http.start_poll(self._timeout_s)
+        target.start_poll()
         try:
-            snapshot = target.source.collect()
-            lines = list(self._snapshot_lines(target, snapshot))
+            snapshot: Snapshot = target.collect()
+            lines = list(target.lines(snapshot))
         except SourceError as exc:
             return self._failed(target, now, self._monotonic() - started, exc.kind, str(exc), exc)
         except LineProtocolError as exc:
             return self._failed(target, now, self._monotonic() - started, "bad_response", str(exc), None)
         except Exception as exc:  # a bug in a source must not stop the daemon: count it, log it, go on
-            self._log.exception("%s: unexpected error in source %s", target.key, target.account.kind)
+            self._log.exception("%s: unexpected error in source %s", target.key, target.health_tags[1])
             return self._failed(target, now, self._monotonic() - started, INTERNAL_ERROR, type(exc).__name__, None)
         duration = self._monotonic() - started
         previous_kind = health.last_error_kind
@@ -103,24 +234,9 @@ class Runner:
         self._sink.write(lines)
         return PollResult(target.key, True, partial_kind, None, len(lines))
 
-    def _snapshot_lines(self, target: PoolTarget, snapshot: PoolAccountSnapshot) -> list[str]:
-        account = target.account
-        group = target.group
-
-        def is_declared(address: str, at: int) -> bool:
-            try:
-                moment = datetime.fromtimestamp(at, UTC)
-            except (OverflowError, OSError, ValueError):
-                raise LineProtocolError(f"time {at} is not a date") from None
-            permit = group.permit_at(moment)
-            return normalize_address(address) in declared_addresses(permit)
-
-        tags = PoolAccountTags(group_id=account.group_id, pool=account.kind, account=account.id, coin=account.coin)
-        return list(pool_account_lines(snapshot, tags, is_declared))
-
     def _failed(
         self,
-        target: PoolTarget,
+        target: Target,
         now: float,
         duration: float,
         kind: str,
@@ -131,12 +247,12 @@ class Runner:
         backoff_until = 0.0
         if isinstance(error, RateLimited):
             # Retry-After where the pool sends it, else 2, 4, 8, 16 intervals; rounded up to whole intervals.
-            exponential = self._interval_s * 2 ** min(before.consecutive_failures + 1, 4)
+            interval = target.interval_s
+            exponential = interval * 2 ** min(before.consecutive_failures + 1, 4)
             wait = min(
-                error.retry_after if error.retry_after is not None else exponential,
-                self._interval_s * MAX_BACKOFF_INTERVALS,
+                error.retry_after if error.retry_after is not None else exponential, interval * MAX_BACKOFF_INTERVALS
             )
-            backoff_until = now + math.ceil(wait / self._interval_s) * self._interval_s
+            backoff_until = now + math.ceil(wait / interval) * interval
         health = self._state.record_failure(
             target.key, at=now, duration_s=duration, error_kind=kind, backoff_until=backoff_until
         )
@@ -148,7 +264,7 @@ class Runner:
         self._sink.write([line])
         return PollResult(target.key, False, kind, message, 1)
 
-    def _skip_for_backoff(self, target: PoolTarget, now: float) -> PollResult:
+    def _skip_for_backoff(self, target: Target, now: float) -> PollResult:
         health = self._state.health(target.key)
         line = self._health_line(target, now, success=False, duration_s=0.0, age=health.data_age_s(now), kind=BACKOFF)
         self._sink.write([line])
@@ -156,7 +272,7 @@ class Runner:
 
     def _health_line(
         self,
-        target: PoolTarget,
+        target: Target,
         now: float,
         *,
         success: bool,
@@ -164,10 +280,11 @@ class Runner:
         age: float | None,
         kind: str | None,
     ) -> str:
+        group_id, source_kind, target_id = target.health_tags
         return source_health_line(
-            target.account.group_id,
-            target.account.kind,
-            target.account.id,
+            group_id,
+            source_kind,
+            target_id,
             success=success,
             stale=not success,
             duration_s=round(duration_s, 6),

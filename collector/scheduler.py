@@ -69,12 +69,14 @@ class Scheduler:
         )
         self._scheduler.add_listener(self.stats.on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
 
-    def add(self, key: str, job: Callable[[], Any]) -> None:
-        """Run `job` every interval, first at a stable offset from now so targets do not fire together."""
-        first = self._now() + timedelta(seconds=stagger_offset(key, self._interval_s))
+    def add(self, key: str, job: Callable[[], Any], *, interval_s: float | None = None) -> None:
+        """Run `job` every interval (the default one unless given), first at a stable offset from now so
+        targets do not fire together."""
+        interval = self._interval_s if interval_s is None else interval_s
+        first = self._now() + timedelta(seconds=stagger_offset(key, interval))
         self._scheduler.add_job(
             job,
-            IntervalTrigger(seconds=self._interval_s, start_date=first, timezone=UTC),
+            IntervalTrigger(seconds=interval, start_date=first, timezone=UTC),
             id=key,
             name=key,
             next_run_time=first,

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.config import AppConfig, load_config
 from collector.errors import StorageError
 from collector.redact import Redactor
@@ -49,7 +49,7 @@ def main() -> int:
     deadline = None if seconds is None else time.monotonic() + seconds
     # Everything the demo talks to is on loopback; a proxy from the environment must not get in between.
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
-    config = load_config(CONFIG, pool_sources(), redactor=Redactor())
+    config = load_config(CONFIG, source_registry(), redactor=Redactor())
     (WORKDIR / "influxdb").mkdir(parents=True, exist_ok=True)
     influxd = InfluxdServer(WORKDIR / "influxdb", http_port=INFLUX_HTTP_PORT, rpc_port=INFLUX_RPC_PORT)
     simulator = SimulatorServer(load_scenario(SCENARIO), port=SIMULATOR_PORT)

@@ -33,7 +33,7 @@ import requests
 
 from collector.adapters.base import SourceContext
 from collector.adapters.http import HttpClient
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.config import Group, GroupFile, PoolAccount
 from collector.redact import Redactor
 from collector.runner import PollResult, PoolTarget, Runner
@@ -202,8 +202,9 @@ class Case:
 
 
 def discover() -> list[Case]:
+    """The HTTP sources' cases (miner cases are run by test_golden_devices.py)."""
     cases = []
-    for case_toml in sorted(GOLDEN.glob("*/*/case.toml")):
+    for case_toml in sorted(path for kind in WIRES for path in GOLDEN.glob(f"{kind}/*/case.toml")):
         with case_toml.open("rb") as handle:
             spec = tomllib.load(handle)
         cases.append(Case(case_toml.parent.parent.name, case_toml.parent.name, case_toml.parent, spec))
@@ -229,7 +230,7 @@ def build_target(case: Case, base_url: str, redactor: Redactor, session: request
     """A one-account group whose permit declares the case's payout addresses, bound to a real source."""
     spec, wire = case.spec, WIRES[case.kind]
     coin, account_id, now = spec.get("coin", "BTC"), spec.get("account", "main"), spec["now"]
-    source_class = pool_sources()[case.kind]
+    source_class = source_registry()[case.kind]
     settings = source_class.settings_model.model_validate(
         {**spec.get("settings", {}), f"{wire.secret_name}_env": SECRET_ENV, "base_url": base_url}
     )
@@ -259,7 +260,8 @@ def build_target(case: Case, base_url: str, redactor: Redactor, session: request
     http = HttpClient(session, redact=redactor)
     log = logging.getLogger("golden")
     ctx = SourceContext(http=http, clock=lambda: float(now), log=log, target=account_id, coin=coin)
-    return PoolTarget(group=group, account=account, source=source_class(settings, ctx), http=http)
+    source = source_class(settings, ctx)
+    return PoolTarget(group=group, account=account, source=source, http=http, interval_s=60.0, timeout_s=10.0)
 
 
 def regenerate(case: Case, result: PollResult, lines: list[str], message: str) -> None:
@@ -286,8 +288,6 @@ def test_golden_case(case: Case, caplog: pytest.LogCaptureFixture) -> None:
             sink,
             state,
             clock=lambda: now,
-            interval_s=60.0,
-            timeout_s=10.0,
             log=logging.getLogger("golden"),
             monotonic=lambda: 0.0,  # frozen: every poll takes duration_s=0.0, so source_health is exact
         )

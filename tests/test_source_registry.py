@@ -1,6 +1,6 @@
 """Registry-wide conformance: every pool source ships the same four things and keeps its docs honest.
 
-For each entry of `pool_sources()`: the class declares the source interface; its folder holds `adapter.py`,
+For each entry of `source_registry()`: the class declares the source interface; its folder holds `adapter.py`,
 `parse.py`, `README.md` and `sample.toml`; the sample validates without the secret being set; golden cases
 cover a success and a failure; the README documents endpoints, auth, rate limit, units, the points written
 (checked against the measurement catalogue and the golden output) and known quirks.
@@ -17,11 +17,11 @@ import pytest
 from pydantic import BaseModel
 
 import collector.pools
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.ratelimit import RateBudget
 from collector.sinks.points import CATALOGUE, SOURCE_HEALTH
 
-SOURCES = pool_sources()
+SOURCES = source_registry()
 KINDS = sorted(SOURCES)
 POOLS_DIR = Path(collector.pools.__file__).parent
 GOLDEN = Path(__file__).parent / "golden"

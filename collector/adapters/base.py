@@ -70,6 +70,7 @@ class SectionCollector:
 
     def __init__(self) -> None:
         self.issues: list[SectionIssue] = []
+        self.errors: list[SourceError] = []
 
     def failed(self, *sections: str) -> bool:
         """Whether any of the named sections failed in this poll."""
@@ -83,9 +84,11 @@ class SectionCollector:
             if not isinstance(exc, BudgetExhausted):
                 raise
             self.issues.append(SectionIssue(section, exc.kind, str(exc)))
+            self.errors.append(exc)
             return None
         except SourceError as exc:
             self.issues.append(SectionIssue(section, exc.kind, str(exc)))
+            self.errors.append(exc)
             return None
 
 

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from collector.models import PoolAccountSnapshot
+from collector.models import DeviceSnapshot, NetworkSnapshot, PoolAccountSnapshot
 from collector.sinks.lineprotocol import build_line, line, series_key, tag_pair
 
 NS_PER_S = 1_000_000_000
@@ -20,6 +20,9 @@ POOL_WORKER = "pool_worker"
 POOL_EARNING = "pool_earning"
 POOL_PAYOUT = "pool_payout"
 POOL_SETTINGS = "pool_settings"
+DEVICE = "device"
+DEVICE_POOL = "device_pool"
+NETWORK = "network"
 PERMIT = "permit"
 SITE = "site"
 SOURCE_HEALTH = "source_health"
@@ -67,6 +70,24 @@ CATALOGUE: dict[str, Measurement] = {
             {"amount_sats": int, "address": str, "txid": str, "declared": int},
         ),
         Measurement(POOL_SETTINGS, ("group_id", "pool", "account", "coin"), {"payout_address": str, "declared": int}),
+        Measurement(
+            DEVICE,
+            ("group_id", "site", "device", "model"),
+            {
+                "hashrate_hs": float,
+                "power_w": float,
+                "temp_max_c": float,
+                "fan_min_rpm": float,
+                "uptime_s": float,
+                "online": int,
+            },
+        ),
+        Measurement(
+            DEVICE_POOL,
+            ("group_id", "site", "device", "slot"),
+            {"url": str, "stratum_user": str, "active": int, "accepted": int, "rejected": int},
+        ),
+        Measurement(NETWORK, ("coin",), {"difficulty": float, "hashrate_hs": float, "block_reward_sats": int}),
         Measurement(
             PERMIT,
             ("group_id", "permit_version"),
@@ -180,6 +201,55 @@ def pool_account_lines(
             {"payout_address": address, "declared": int(is_declared(address, snapshot.observed_at))},
             sample_ns,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTags:
+    """Who a device snapshot belongs to."""
+
+    group_id: str
+    site: str
+    device: str
+
+
+UNKNOWN_MODEL = "unknown"
+
+
+def device_lines(snapshot: DeviceSnapshot, tags: DeviceTags) -> Iterator[str]:
+    """Yield one miner's `device` point and a `device_pool` point per configured pool slot."""
+    at = seconds_ns(snapshot.observed_at)
+    fields = {
+        "hashrate_hs": _float(snapshot.hashrate_hs),
+        "power_w": _float(snapshot.power_w),
+        "temp_max_c": _float(snapshot.temp_max_c),
+        "fan_min_rpm": _float(snapshot.fan_min_rpm),
+        "uptime_s": _float(snapshot.uptime_s),
+        "online": None if snapshot.online is None else int(snapshot.online),
+    }
+    device_tags = {"group_id": tags.group_id, "site": tags.site, "device": tags.device}
+    if any(value is not None for value in fields.values()):
+        yield build_line(DEVICE, {**device_tags, "model": snapshot.model or UNKNOWN_MODEL}, fields, at)
+    for pool in snapshot.pools:
+        pool_fields = {
+            "url": pool.url,
+            "stratum_user": pool.stratum_user,
+            "active": None if pool.active is None else int(pool.active),
+            "accepted": pool.accepted,
+            "rejected": pool.rejected,
+        }
+        if any(value is not None for value in pool_fields.values()):
+            yield build_line(DEVICE_POOL, {**device_tags, "slot": str(pool.slot)}, pool_fields, at)
+
+
+def network_lines(snapshot: NetworkSnapshot) -> Iterator[str]:
+    """Yield the chain's `network` point, if the source gave any figure."""
+    fields = {
+        "difficulty": _float(snapshot.difficulty),
+        "hashrate_hs": _float(snapshot.hashrate_hs),
+        "block_reward_sats": snapshot.block_reward_sats,
+    }
+    if any(value is not None for value in fields.values()):
+        yield build_line(NETWORK, {"coin": snapshot.coin}, fields, seconds_ns(snapshot.observed_at))
 
 
 def permit_line(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.app import DatabaseSetup, build_collector, build_influx_sink, collect_once
 from collector.config import AppConfig
 from collector.redact import Redactor
@@ -19,7 +19,7 @@ def poll_once(config: AppConfig, now: int) -> list[PollResult]:
     redactor = Redactor()
     sink = build_influx_sink(config.main.influxdb, redactor, LOG)
     assert DatabaseSetup(sink, LOG)()
-    collector = build_collector(config, pool_sources(), sink, redactor=redactor, log=LOG, clock=lambda: now)
+    collector = build_collector(config, source_registry(), sink, redactor=redactor, log=LOG, clock=lambda: now)
     results = collect_once(collector)
     assert sink.flush(timeout_s=30), sink.last_error
     sink.close()

@@ -16,7 +16,7 @@ import pytest
 from demo_config import ROOT
 from scenario_support import rows
 
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.app import DatabaseSetup, build_collector, build_influx_sink, collect_once
 from collector.config import load_config
 from collector.redact import Redactor
@@ -54,11 +54,11 @@ def _poll(
     tmp_path: Path, scenario: Scenario, server: SimulatorServer, influxd: InfluxdServer, db: V1Transport, polls: int
 ) -> None:
     path = write_config(tmp_path, scenario, simulator_url=server.url, influx_url=influxd.url, database=db.database)
-    config = load_config(path, pool_sources(), redactor=Redactor())
+    config = load_config(path, source_registry(), redactor=Redactor())
     redactor = Redactor()
     sink = build_influx_sink(config.main.influxdb, redactor, LOG)
     assert DatabaseSetup(sink, LOG)()
-    collector = build_collector(config, pool_sources(), sink, redactor=redactor, log=LOG, clock=lambda: NOW)
+    collector = build_collector(config, source_registry(), sink, redactor=redactor, log=LOG, clock=lambda: NOW)
     for _ in range(polls):  # one collector: its nonces keep increasing, later polls read one history page
         results = collect_once(collector)
         assert [f"{r.key}: {r.error_kind}: {r.message}" for r in results if not r.success] == []

@@ -14,7 +14,7 @@ import pytest
 from demo_config import ROOT, copy_demo_config
 from scenario_support import poll_once, problems, rows
 
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.config import AppConfig, load_config
 from collector.redact import Redactor
 from collector.sinks.influx import V1Transport, quote_literal
@@ -61,7 +61,7 @@ def demo_config(
     path = copy_demo_config(
         tmp_path, simulator_url=simulator.url, influx_url=influxd.url, database=influx_db.database
     ).main
-    return load_config(path, pool_sources(), redactor=Redactor())
+    return load_config(path, source_registry(), redactor=Redactor())
 
 
 def test_every_demo_account_matches_the_ground_truth(
@@ -170,7 +170,7 @@ def test_each_faulty_account_is_counted_by_kind_and_never_written_as_zero(
             database=influx_db.database,
             schedule="interval_s = 10\ntimeout_s = 1\n\n[rate_budgets.emcd]\nrequests_per_minute = 6000\nburst = 100\n",
         )
-        failures = _poll_once(load_config(path, pool_sources(), redactor=Redactor()), NOW)
+        failures = _poll_once(load_config(path, source_registry(), redactor=Redactor()), NOW)
 
     messages = [failure.split(": ", 2)[2] for failure in failures]  # key: kind: message
     assert not [a.secret for a in scenario.accounts if any(a.secret in m for m in messages)], "a secret leaked"
@@ -207,7 +207,7 @@ def test_a_payout_seen_queued_and_then_sent_is_one_point(
         path = copy_demo_config(
             tmp_path, simulator_url=server.url, influx_url=influxd.url, database=influx_db.database
         ).main
-        config = load_config(path, pool_sources(), redactor=Redactor())
+        config = load_config(path, source_registry(), redactor=Redactor())
         assert _poll_once(config, NOW) == []
         now[0] = later
         assert _poll_once(config, later) == []

@@ -13,7 +13,7 @@ import pytest
 from demo_config import ROOT
 from scenario_support import poll_once, problems, rows
 
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.config import AppConfig, load_config
 from collector.redact import Redactor
 from collector.sinks.influx import V1Transport, quote_literal
@@ -38,7 +38,7 @@ def _config(
     tmp: Path, scenario: Scenario, server: SimulatorServer, influxd: InfluxdServer, db: V1Transport
 ) -> AppConfig:
     path = write_config(tmp, scenario, simulator_url=server.url, influx_url=influxd.url, database=db.database)
-    return load_config(path, pool_sources(), redactor=Redactor())
+    return load_config(path, source_registry(), redactor=Redactor())
 
 
 def _poll_once(config: AppConfig, now: int) -> list[str]:

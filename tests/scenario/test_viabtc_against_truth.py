@@ -15,7 +15,7 @@ import pytest
 from demo_config import ROOT
 from scenario_support import poll_once, problems, rows
 
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.config import AppConfig, load_config
 from collector.redact import Redactor
 from collector.sinks.influx import V1Transport, quote_literal
@@ -49,7 +49,7 @@ def _config(
     if not signed:  # drop the secret keys: requests go out unsigned
         for group in (tmp / "groups").glob("*.toml"):
             group.write_text(re.sub(r"(?m)^secret_key_file = .*\n", "", group.read_text()))
-    return load_config(path, pool_sources(), redactor=Redactor())
+    return load_config(path, source_registry(), redactor=Redactor())
 
 
 def _poll_once(config: AppConfig, now: int) -> list[str]:

@@ -9,12 +9,24 @@ import sys
 
 import pytest
 
-from collector.models import Earning, Payout, PoolAccountSnapshot, PoolSettings, WorkerStats
+from collector.models import (
+    DevicePool,
+    DeviceSnapshot,
+    Earning,
+    NetworkSnapshot,
+    Payout,
+    PoolAccountSnapshot,
+    PoolSettings,
+    WorkerStats,
+)
 from collector.sinks.points import (
     CATALOGUE,
     NS_PER_S,
+    DeviceTags,
     PoolAccountTags,
+    device_lines,
     event_time_ns,
+    network_lines,
     permit_line,
     pool_account_lines,
     site_line,
@@ -79,6 +91,9 @@ def test_the_catalogue_keeps_design_md_tag_sets() -> None:
         "permit": {"group_id", "permit_version"},
         "site": {"group_id", "site", "region"},
         "source_health": {"group_id", "kind", "target"},
+        "device": {"group_id", "site", "device", "model"},
+        "device_pool": {"group_id", "site", "device", "slot"},
+        "network": {"coin"},
     }
     assert {name: set(m.tags) for name, m in CATALOGUE.items() if name in expected} == expected
 
@@ -112,9 +127,30 @@ def _full_snapshot() -> PoolAccountSnapshot:
     )
 
 
+def _full_device() -> DeviceSnapshot:
+    return DeviceSnapshot(
+        observed_at=NOW,
+        model="Antminer S19j Pro",
+        hashrate_hs=1.02e14,
+        power_w=3250,
+        temp_max_c=75,
+        fan_min_rpm=5760,
+        uptime_s=185_806,
+        online=True,
+        pools=(
+            DevicePool(0, "stratum+tcp://stratum.braiins.com:3333", "acct.w1", True, 29_452, 229),
+            DevicePool(1, "stratum+tcp://btc.f2pool.com:1314", "acct.w1", False, 0, 0),
+        ),
+    )
+
+
 def _every_builder_line() -> list[str]:
     return [
         *pool_account_lines(_full_snapshot(), TAGS, lambda address, at: address.startswith("bc1")),
+        *device_lines(_full_device(), DeviceTags("g1", "irk-1", "rack1-01")),
+        *network_lines(
+            NetworkSnapshot(NOW, "BTC", difficulty=1.5e14, hashrate_hs=1.1e21, block_reward_sats=316_000_000)
+        ),
         permit_line("g1", "2026-08", max_hashrate_hs=2.2e15, max_power_w=2.5e6, valid=True, at=NOW),
         permit_line("g1", "none", max_hashrate_hs=None, max_power_w=None, valid=False, at=NOW),
         site_line("g1", "irk-1", "RU-IRK", capacity_w=1.5e6, blackout=True, banned=False, at=NOW),
@@ -176,6 +212,26 @@ def test_an_empty_snapshot_yields_no_point() -> None:
         list(pool_account_lines(PoolAccountSnapshot(observed_at=NOW, coin="BTC"), TAGS, lambda address, at: False))
         == []
     )
+    assert list(device_lines(DeviceSnapshot(observed_at=NOW), DeviceTags("g1", "irk-1", "m1"))) == []
+    assert list(network_lines(NetworkSnapshot(observed_at=NOW, coin="BTC"))) == []
+
+
+def test_device_points_carry_integer_flags_the_slot_tag_and_a_model_even_when_unreported() -> None:
+    device = _full_device()
+    lines = list(
+        device_lines(
+            DeviceSnapshot(NOW, hashrate_hs=0.0, online=False, pools=device.pools), DeviceTags("g1", "s", "m1")
+        )
+    )
+    points = [parse_line(line) for line in lines]
+
+    assert [(p.measurement, p.tags.get("model"), p.tags.get("slot")) for p in points] == [
+        ("device", "unknown", None),
+        ("device_pool", None, "0"),
+        ("device_pool", None, "1"),
+    ]
+    assert points[0].fields == {"hashrate_hs": "0.0", "online": "0i"}
+    assert [p.fields["active"] for p in points[1:]] == ["1i", "0i"]
 
 
 # --- event timestamps --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from collector.adapters.registry import pool_sources
+from collector.adapters.registry import source_registry
 from collector.config import Ban, Group, GroupFile, load_config
 from collector.group_facts import group_fact_lines
 from collector.redact import Redactor
@@ -30,7 +30,7 @@ def _facts(group: Group, at: str, bans: list[Ban] | None = None) -> dict[str, li
 @pytest.fixture(scope="module")
 def uralhash() -> Group:
     """The demo's group whose permit was renewed on 1 Aug 2026 (Asia/Yekaterinburg, UTC+5)."""
-    config = load_config(REPO / "config" / "demo" / "minewatch.toml", pool_sources(), redactor=Redactor())
+    config = load_config(REPO / "config" / "demo" / "minewatch.toml", source_registry(), redactor=Redactor())
     return config.group("uralhash")
 
 

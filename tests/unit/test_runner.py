@@ -76,7 +76,8 @@ class Harness:
         self.source = ScriptedSource(FakeSettings())
         account = PoolAccount("g1", "acc", "fake", None, "BTC", FakeSettings())
         http = HttpClient(requests.Session(), redact=Redactor())
-        self.target = PoolTarget(Group(spec, (account,), Path("g1.toml")), account, self.source, http)
+        group = Group(spec, (account,), Path("g1.toml"))
+        self.target = PoolTarget(group, account, self.source, http, interval_s=INTERVAL, timeout_s=20.0)
         self.sink = MemorySink()
         self.state = StateStore()
         self.now = 0.0
@@ -84,8 +85,6 @@ class Harness:
             self.sink,
             self.state,
             clock=lambda: self.now,
-            interval_s=INTERVAL,
-            timeout_s=20.0,
             log=logging.getLogger(LOGGER),
             monotonic=lambda: 5.0,
         )

@@ -1,0 +1,1 @@
+"""Network sources: blockchain-wide figures (difficulty, network hashrate, block reward), one folder per API."""

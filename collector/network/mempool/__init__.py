@@ -1,0 +1,1 @@
+"""mempool.space (and self-hosted mempool) mining statistics for the Bitcoin network."""
