@@ -53,7 +53,18 @@ HASH_RATE_UNITS: dict[str, float] = {"Mh/s": 1e6, "Gh/s": 1e9, "Th/s": 1e12, "Ph
 DEFAULT_HANG_SECONDS = 30.0
 
 _T = TypeVar("_T")
-_TOP_KEYS = {"name", "description", "seed", "history_start", "sats_per_phs_day", "hang_seconds", "accounts"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "seed",
+    "history_start",
+    "sats_per_phs_day",
+    "hang_seconds",
+    "latency_seconds",
+    "accounts",
+    "network",
+    "miners",
+}
 _ACCOUNT_KEYS = {
     "group_id",
     "pool",
@@ -74,6 +85,17 @@ _ACCOUNT_KEYS = {
     "workers",
 }
 _WORKER_KEYS = {"name", "nominal_ths", "online", "offline_from", "variation", "disabled"}
+_NETWORK_KEYS = {
+    "difficulty",
+    "hashrate_ehs",
+    "block_subsidy_sats",
+    "fees_per_block_sats",
+    "tip_height",
+    "fault",
+    "fault_from",
+    "fault_until",
+}
+DEFAULT_BLOCK_SUBSIDY_SATS = 312_500_000  # 3.125 BTC, from the April 2024 halving to the next (height 1,050,000)
 
 
 class ScenarioError(ValueError):
@@ -128,6 +150,122 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class Network:
+    """The Bitcoin network as the simulated mempool.space reports it (`[network]`), with its fault schedule.
+
+    `tip_height` is the height of the block found at 00:00 UTC on the scenario's `history_start`; blocks follow
+    every 600 s. `difficulty` is that block's epoch difficulty and `hashrate_ehs` the network hashrate around it.
+    """
+
+    difficulty: float
+    hashrate_ehs: float
+    fees_per_block_sats: int
+    tip_height: int
+    block_subsidy_sats: int = DEFAULT_BLOCK_SUBSIDY_SATS
+    fault: Fault | None = None
+    fault_from: int | None = None
+    fault_until: int | None = None
+
+    def fault_at(self, t: float) -> Fault | None:
+        """The fault the scenario schedules for the network API at unix time `t`, if any."""
+        if self.fault is None:
+            return None
+        if self.fault_from is not None and t < self.fault_from:
+            return None
+        if self.fault_until is not None and t >= self.fault_until:
+            return None
+        return self.fault
+
+
+# --- miners: fake ASICs behind the cgminer-family TCP API (simulator/miners/) ---
+
+Dialect = Literal["antminer", "braiins_os", "whatsminer", "avalon"]
+MinerPoolStatus = Literal["Alive", "Dead", "Disabled"]
+DIALECTS: tuple[Dialect, ...] = ("antminer", "braiins_os", "whatsminer", "avalon")
+MINER_POOL_STATUSES: tuple[MinerPoolStatus, ...] = ("Alive", "Dead", "Disabled")
+# Slot 0 of a miner linked to a pool account: the stratum endpoint that pool publishes for BTC.
+POOL_STRATUM_URLS: dict[Pool, str] = {
+    "braiins": "stratum+tcp://stratum.braiins.com:3333",
+    "emcd": "stratum+tcp://gate.emcd.network:3333",
+    "f2pool": "stratum+tcp://btc.f2pool.com:1314",
+    "viabtc": "stratum+tcp://btc.viabtc.io:3333",
+    "antpool": "stratum+tcp://ss.antpool.com:3333",
+}
+_MINER_KEYS = {
+    "group_id",
+    "site",
+    "name",
+    "count",
+    "dialect",
+    "model",
+    "nominal_ths",
+    "variation",
+    "power_w",
+    "pool_account",
+    "worker",
+    "pools",
+    "active_slot",
+    "online",
+    "offline_from",
+    "fault",
+    "fault_from",
+    "fault_until",
+}
+_MINER_POOL_KEYS = {"url", "user", "status"}
+
+
+@dataclass(frozen=True, slots=True)
+class MinerPool:
+    """One pool slot configured on a miner, as its `pools` command lists it."""
+
+    url: str
+    user: str
+    status: MinerPoolStatus = "Alive"
+
+
+@dataclass(frozen=True, slots=True)
+class Miner:
+    """One simulated ASIC (a `[[miners]]` table after `count` expansion), with links resolved.
+
+    A miner linked to a pool worker (`link` = (pool, username, worker)) hashes exactly that worker's curve:
+    `nominal_ths` and `variation` are the worker's, slot 0 of `pools` is the pool's stratum URL with user
+    `<username>.<worker>`, and `offline_from` is the earlier of the miner's own and the worker's.
+    """
+
+    name: str
+    group_id: str
+    site: str
+    dialect: Dialect
+    model: str
+    nominal_ths: float
+    pools: tuple[MinerPool, ...]
+    variation: float = 0.03
+    # Nominal wall power; None = derived from nominal_ths (simulator/miners/truth.py).
+    power_w: float | None = None
+    link: tuple[Pool, str, str] | None = None
+    active_slot: int = 0
+    # Unix seconds from which the miner is powered off (its port refuses connections).
+    offline_from: int | None = None
+    fault: Fault | None = None
+    fault_from: int | None = None
+    fault_until: int | None = None
+
+    def fault_at(self, t: float) -> Fault | None:
+        """The fault the scenario schedules for this miner at unix time `t`, if any."""
+        if self.fault is None:
+            return None
+        if self.fault_from is not None and t < self.fault_from:
+            return None
+        if self.fault_until is not None and t >= self.fault_until:
+            return None
+        return self.fault
+
+    def online_at(self, t: float) -> bool:
+        """Whether the miner is powered on (listening) at `t`."""
+        return self.offline_from is None or t < self.offline_from
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """A whole simulated world: global constants plus every account the simulator serves."""
 
@@ -136,8 +274,11 @@ class Scenario:
     sats_per_phs_day: float
     accounts: tuple[Account, ...]
     hang_seconds: float = DEFAULT_HANG_SECONDS
+    latency_seconds: float = 2.0
     name: str = ""
     description: str = ""
+    network: Network | None = None
+    miners: tuple[Miner, ...] = ()
 
     @property
     def history_start_ts(self) -> int:
@@ -183,20 +324,26 @@ def _parse_top(data: Mapping[str, Any]) -> Scenario:
     history_start = _get(data, "", "history_start", _as_date)
     sats = _get(data, "", "sats_per_phs_day", _as_positive_number)
     hang = _opt(data, "", "hang_seconds", _as_positive_number, DEFAULT_HANG_SECONDS)
+    latency = _opt(data, "", "latency_seconds", _as_positive_number, 2.0)
     raw_accounts = _get(data, "", "accounts", _as_table_list)
     if not raw_accounts:
         raise ScenarioError("accounts: at least one [[accounts]] table is required")
     history_ts = day_start_ts(history_start)
     accounts = tuple(_parse_account(raw, f"accounts[{index}]", history_ts) for index, raw in enumerate(raw_accounts))
     _check_unique(accounts)
+    no_miners: list[Mapping[str, Any]] = []
+    miners = _parse_miners(_opt(data, "", "miners", _as_table_list, no_miners), accounts, history_ts)
     return Scenario(
+        miners=miners,
         seed=seed,
         history_start=history_start,
         sats_per_phs_day=sats,
         accounts=accounts,
         hang_seconds=hang,
+        latency_seconds=latency,
         name=_opt(data, "", "name", _as_str, ""),
         description=_opt(data, "", "description", _as_str, ""),
+        network=_parse_network(data["network"], "network") if "network" in data else None,
     )
 
 
@@ -244,6 +391,26 @@ def _parse_account(raw: Mapping[str, Any], where: str, history_ts: int) -> Accou
     )
 
 
+def _parse_network(raw: Any, where: str) -> Network:
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: expected a table ([network] section)")
+    _reject_unknown(raw, _NETWORK_KEYS, where)
+    fault_from = _opt_or_none(raw, where, "fault_from", _as_timestamp)
+    fault_until = _opt_or_none(raw, where, "fault_until", _as_timestamp)
+    if fault_from is not None and fault_until is not None and fault_until <= fault_from:
+        raise ScenarioError(f"{where}.fault_until: must be later than fault_from")
+    return Network(
+        difficulty=_get(raw, where, "difficulty", _as_positive_number),
+        hashrate_ehs=_get(raw, where, "hashrate_ehs", _as_positive_number),
+        fees_per_block_sats=_get(raw, where, "fees_per_block_sats", _as_non_negative_int),
+        tip_height=_get(raw, where, "tip_height", _as_non_negative_int),
+        block_subsidy_sats=_opt(raw, where, "block_subsidy_sats", _as_non_negative_int, DEFAULT_BLOCK_SUBSIDY_SATS),
+        fault=cast(Fault | None, _opt_or_none(raw, where, "fault", _choice(FAULTS))),
+        fault_from=fault_from,
+        fault_until=fault_until,
+    )
+
+
 def _parse_worker(raw: Mapping[str, Any], where: str, history_ts: int) -> Worker:
     _reject_unknown(raw, _WORKER_KEYS, where)
     online = _opt(raw, where, "online", _as_bool, True)
@@ -263,6 +430,160 @@ def _parse_worker(raw: Mapping[str, Any], where: str, history_ts: int) -> Worker
         offline_from=offline_from,
         disabled=_opt(raw, where, "disabled", _as_bool, False),
     )
+
+
+def _parse_miners(
+    raw_miners: list[Mapping[str, Any]], accounts: tuple[Account, ...], history_ts: int
+) -> tuple[Miner, ...]:
+    miners: list[Miner] = []
+    names: dict[str, str] = {}
+    links: dict[tuple[Pool, str, str], str] = {}
+    for index, raw in enumerate(raw_miners):
+        where = f"miners[{index}]"
+        for miner in _parse_miner(raw, where, accounts, history_ts):
+            if miner.name in names:
+                raise ScenarioError(f"{where}.name: duplicate miner name {miner.name!r} (also in {names[miner.name]})")
+            names[miner.name] = where
+            if miner.link is not None:
+                if miner.link in links:
+                    # Two devices on one worker name would each claim the worker's whole curve.
+                    raise ScenarioError(
+                        f"{where}.worker: worker {miner.link[2]!r} of {miner.link[0]}:{miner.link[1]} is already "
+                        f"hashed by miner {links[miner.link]!r}"
+                    )
+                links[miner.link] = miner.name
+            miners.append(miner)
+    return tuple(miners)
+
+
+def _parse_miner(raw: Mapping[str, Any], where: str, accounts: tuple[Account, ...], history_ts: int) -> list[Miner]:
+    """One `[[miners]]` table, expanded into `count` miners (name, worker and pool users formatted with n)."""
+    _reject_unknown(raw, _MINER_KEYS, where)
+    count = _opt(raw, where, "count", _as_positive_int, 1)
+    name_pattern = _get(raw, where, "name", _as_name)
+    link_text = _opt_or_none(raw, where, "pool_account", _as_name)
+    worker_pattern = _opt_or_none(raw, where, "worker", _as_name)
+    account, nominal, variation = _miner_curve(raw, where, accounts, link_text, worker_pattern)
+    no_pools: list[Mapping[str, Any]] = []
+    extra = [
+        _parse_miner_pool(p, f"{where}.pools[{i}]")
+        for i, p in enumerate(_opt(raw, where, "pools", _as_table_list, no_pools))
+    ]
+    if account is None and not extra:
+        raise ScenarioError(f"{where}.pools: a miner without pool_account needs at least one pool slot")
+    slot_count = len(extra) + (0 if account is None else 1)
+    active_slot = _opt(raw, where, "active_slot", _as_non_negative_int, 0)
+    if active_slot >= slot_count:
+        raise ScenarioError(f"{where}.active_slot: the miner has {slot_count} pool slot(s), got {active_slot}")
+    online = _opt(raw, where, "online", _as_bool, True)
+    offline_from = _opt_or_none(raw, where, "offline_from", _as_timestamp)
+    if not online:
+        if offline_from is not None:
+            raise ScenarioError(f"{where}.offline_from: give either online = false or offline_from, not both")
+        offline_from = history_ts
+    fault_from = _opt_or_none(raw, where, "fault_from", _as_timestamp)
+    fault_until = _opt_or_none(raw, where, "fault_until", _as_timestamp)
+    if fault_from is not None and fault_until is not None and fault_until <= fault_from:
+        raise ScenarioError(f"{where}.fault_until: must be later than fault_from")
+    dialect = cast(Dialect, _get(raw, where, "dialect", _choice(DIALECTS)))
+    common: dict[str, Any] = {
+        "group_id": _get(raw, where, "group_id", _as_name),
+        "site": _get(raw, where, "site", _as_name),
+        "dialect": dialect,
+        "model": _get(raw, where, "model", _as_name),
+        "power_w": _opt_or_none(raw, where, "power_w", _as_positive_number),
+        "active_slot": active_slot,
+        "fault": cast(Fault | None, _opt_or_none(raw, where, "fault", _choice(MINER_FAULTS))),
+        "fault_from": fault_from,
+        "fault_until": fault_until,
+    }
+    miners = []
+    for n in range(1, count + 1):
+        slots: list[MinerPool] = []
+        link: tuple[Pool, str, str] | None = None
+        miner_nominal, miner_variation, miner_offline = nominal, variation, offline_from
+        if account is not None and worker_pattern is not None:
+            worker_name = _expand(worker_pattern, n, count, f"{where}.worker")
+            worker = next((w for w in account.workers if w.name == worker_name), None)
+            if worker is None:
+                raise ScenarioError(f"{where}.worker: account {link_text!r} has no worker {worker_name!r}")
+            link = (account.pool, account.username, worker.name)
+            slots.append(MinerPool(POOL_STRATUM_URLS[account.pool], f"{account.username}.{worker.name}"))
+            miner_nominal, miner_variation = worker.nominal_ths, worker.variation
+            if worker.offline_from is not None:
+                miner_offline = min(worker.offline_from, miner_offline or worker.offline_from)
+        for i, slot in enumerate(extra):
+            user = _expand(slot.user, n, count, f"{where}.pools[{i}].user")
+            slots.append(MinerPool(slot.url, user, slot.status))
+        if slots[active_slot].status != "Alive":
+            raise ScenarioError(f"{where}.active_slot: slot {active_slot} is {slots[active_slot].status}, not Alive")
+        assert miner_nominal is not None  # set above for unlinked miners, from the worker for linked ones
+        miners.append(
+            Miner(
+                name=_expand(name_pattern, n, count, f"{where}.name"),
+                nominal_ths=miner_nominal,
+                variation=miner_variation,
+                pools=tuple(slots),
+                link=link,
+                offline_from=miner_offline,
+                **common,
+            )
+        )
+    return miners
+
+
+def _miner_curve(
+    raw: Mapping[str, Any],
+    where: str,
+    accounts: tuple[Account, ...],
+    link_text: str | None,
+    worker_pattern: str | None,
+) -> tuple[Account | None, float | None, float]:
+    """The linked account (None when unlinked), and the miner's own nominal_ths and variation when unlinked."""
+    if link_text is not None and worker_pattern is None:
+        raise ScenarioError(f"{where}.worker: required with pool_account (the worker whose curve the miner hashes)")
+    if worker_pattern is not None and link_text is None:
+        raise ScenarioError(f"{where}.pool_account: required with worker ('<pool>:<username>')")
+    if link_text is not None:
+        for key in ("nominal_ths", "variation"):
+            if key in raw:
+                raise ScenarioError(f"{_key_path(where, key)}: a linked miner hashes its worker's curve; set it there")
+        return _linked_account(link_text, accounts, f"{where}.pool_account"), None, 0.03
+    nominal = _get(raw, where, "nominal_ths", _as_positive_number)
+    variation = _opt(raw, where, "variation", _as_non_negative, 0.03)
+    if variation > 0.45:
+        raise ScenarioError(f"{where}.variation: must be between 0 and 0.45, got {variation}")
+    return None, nominal, variation
+
+
+def _linked_account(text: str, accounts: tuple[Account, ...], where: str) -> Account:
+    pool, separator, username = text.partition(":")
+    if not separator or pool not in POOLS or not username:
+        raise ScenarioError(f"{where}: expected '<pool>:<username>' with pool one of {', '.join(POOLS)}, got {text!r}")
+    for account in accounts:
+        if account.pool == pool and account.username == username:
+            return account
+    raise ScenarioError(f"{where}: no account {text!r} in this scenario")
+
+
+def _parse_miner_pool(raw: Mapping[str, Any], where: str) -> MinerPool:
+    _reject_unknown(raw, _MINER_POOL_KEYS, where)
+    return MinerPool(
+        url=_get(raw, where, "url", _as_name),
+        user=_get(raw, where, "user", _as_name),
+        status=cast(MinerPoolStatus, _opt(raw, where, "status", _choice(MINER_POOL_STATUSES), "Alive")),
+    )
+
+
+def _expand(pattern: str, n: int, count: int, where: str) -> str:
+    """`pattern` formatted with n when a table expands into several miners; used literally when count = 1."""
+    if count == 1:
+        return pattern
+    try:
+        text = pattern.format(n=n)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ScenarioError(f"{where}: not a format pattern over n (e.g. 's21-{{n:03}}'): {exc}") from None
+    return _as_name(text, where)
 
 
 def _check_unique(accounts: tuple[Account, ...]) -> None:

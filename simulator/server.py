@@ -8,6 +8,7 @@ import logging
 import math
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -15,17 +16,37 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import cast
 from urllib.parse import parse_qsl, urlsplit
 
-from simulator.pools.base import PoolApi, Request, Response, text_response
+from simulator.mutations import MUTATIONS, SHAPES, mutate_response
+from simulator.network import NetworkApi, network_apis
+from simulator.pools.base import PoolApi, Request, Response, Route, text_response
 from simulator.pools.registry import pool_apis
-from simulator.scenario import Account, Fault, Pool, Scenario, load_scenario
+from simulator.scenario import Fault, Pool, Scenario, load_scenario
 
 logger = logging.getLogger(__name__)
 
 
 class _Stopping(Exception):
     """The server is shutting down while a request hangs: drop the connection without an answer."""
+
+
+class _Reset(Exception):
+    """The `refused` fault: reset the connection (RST) instead of answering."""
+
+
+class _CutShort(Exception):
+    """The `truncated` fault: send the headers with the full Content-Length, half the body, then close."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("truncated")
+        self.response = response
+
+
+# SO_LINGER on, timeout 0: close() discards unsent data and sends RST, so the client sees ECONNRESET.
+_LINGER_RESET = struct.pack("ii", 1, 0)
+NETWORK_ACCOUNT = "network"  # the "username" under which a network API's faults and requests are kept
 
 
 MAX_REQUEST_BODY = 1024 * 1024
@@ -91,13 +112,21 @@ class _Handler(BaseHTTPRequestHandler):
         except _Stopping:
             self.close_connection = True
             return
+        except _Reset:
+            self._reset()
+            return
+        except _CutShort as cut:
+            self._write(cut.response, cut_short=True)
+            return
         self._write(response)
 
     def log_message(self, format: str, *args: object) -> None:
         """Access log at debug level, never on stderr (keys travel in EMCD paths)."""
         logger.debug("%s %s", self.address_string(), "request served")
 
-    def _write(self, response: Response) -> None:
+    def _write(self, response: Response, *, cut_short: bool = False) -> None:
+        """Send the response; `cut_short` announces the whole body but sends half of it and closes."""
+        body = response.body[: len(response.body) // 2] if cut_short else response.body
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
@@ -105,14 +134,40 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in response.headers:
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(response.body)
+            self.wfile.write(body)
         except OSError:
             # The client gave up (typically a timeout during a "hang" fault); nothing left to tell it.
             self.close_connection = True
+        if cut_short:
+            # Closing is what tells the client the body ended before its Content-Length.
+            self.close_connection = True
+
+    def _reset(self) -> None:
+        """Close the connection with an RST and no answer.
+
+        The socket is only marked closed here; the real close (which sends the RST) happens when finish()
+        closes rfile, before socketserver's shutdown(SHUT_WR) could send a FIN first.
+        """
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            self.connection.close()
 
 
 class SimulatorServer:
-    """Serve a scenario's Braiins and EMCD accounts on one loopback port; start()/stop() or serve_forever()."""
+    """Serve a scenario's pool accounts and network APIs on one loopback port; start()/stop() or serve_forever().
+
+    Faults (per account, or per network API under the username "network"):
+
+    * auth, rate_limit: the API's own rejection (`auth_error()`, `rate_limited()` with Retry-After);
+    * server_error: HTTP 500 text;
+    * malformed: the right status and headers, JSON cut in half (Content-Length matches what is sent);
+    * hang: no answer for `hang_seconds`, then the answer (a client with a shorter timeout times out);
+    * latency: the correct answer after `latency_seconds`;
+    * refused: the connection is reset (RST) without any HTTP answer;
+    * truncated: headers with the full Content-Length, half the body, then the connection closes;
+    * wrong_types / missing_fields: the normal answer with its data part mutated (`simulator.mutations`).
+    """
 
     def __init__(
         self,
@@ -122,6 +177,7 @@ class SimulatorServer:
         clock: Callable[[], float] = time.time,
         *,
         hang_seconds: float | None = None,
+        latency_seconds: float | None = None,
         allow_external: bool = False,
     ) -> None:
         if not allow_external:
@@ -129,7 +185,9 @@ class SimulatorServer:
         self.scenario = scenario
         self._clock = clock
         self._hang_seconds = scenario.hang_seconds if hang_seconds is None else hang_seconds
+        self._latency_seconds = scenario.latency_seconds if latency_seconds is None else latency_seconds
         self._apis: tuple[PoolApi, ...] = pool_apis(scenario)
+        self._network_apis: tuple[NetworkApi, ...] = network_apis(scenario)
         self._overrides: dict[tuple[str, str], Fault | None] = {}
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -197,60 +255,93 @@ class SimulatorServer:
         with self._lock:
             self._overrides[(pool, username)] = fault
 
+    def set_network_fault(self, api: str, fault: Fault | None) -> None:
+        """Override a network API's fault (`api` e.g. "mempool"; None = healthy) until reset_faults()."""
+        if api not in {a.name for a in self._network_apis}:
+            raise KeyError(f"{api}:{NETWORK_ACCOUNT}")
+        with self._lock:
+            self._overrides[(api, NETWORK_ACCOUNT)] = fault
+
     def reset_faults(self) -> None:
         """Drop every set_fault() override; the scenario's faults apply again."""
         with self._lock:
             self._overrides.clear()
 
     def request_counts(self) -> dict[str, int]:
-        """Requests that reached an account so far, keyed "<pool>:<username>" (for rate and load tests)."""
+        """Requests that reached an account so far, keyed "<pool>:<username>" (network APIs: "<api>:network")."""
         with self._lock:
             return dict(self._counts)
 
     def handle(self, request: Request) -> Response:
-        """Answer one request: route it, authenticate it, apply the account's fault, render the truth."""
+        """Answer one request: route it, authenticate it, apply the account's fault, render the truth.
+
+        The `refused` and `truncated` faults cannot be expressed as a Response: they raise private exceptions
+        that the HTTP handler turns into a reset connection or a body cut short.
+        """
         t = math.floor(self._clock())
-        for api in self._apis:
-            route = api.route(request)
-            if route is not None:
-                break
-        else:
+        found = self._route(request)
+        if found is None:
             return text_response("not found\n", 404)
-        account = route.account
-        if account is None:
+        api, route, owner = found
+        if owner is None:
             return api.auth_error()
-        fault = self._fault(account, t)
+        fault = self._fault(owner, t)
+        if fault == "refused":
+            # One listener serves every account, so it cannot refuse the TCP connection itself for one of
+            # them (the account is known only once the request is read): the closest is an RST instead of
+            # an answer, which a client sees as ECONNRESET, as when a real pool's front end drops it.
+            raise _Reset
         if fault == "auth":
             return api.auth_error()
         if fault == "server_error":
             return text_response("Internal Server Error\n", 500)
         if fault == "rate_limit":
             return api.rate_limited()
-        if fault == "hang":
+        if fault in ("hang", "latency"):
             # Event.wait rather than sleep so stop() releases the thread at once.
-            if self._stopping.wait(self._hang_seconds):
+            if self._stopping.wait(self._hang_seconds if fault == "hang" else self._latency_seconds):
                 raise _Stopping
             t = math.floor(self._clock())
         try:
             response = api.render(route, t)
         except Exception:
-            logger.exception("simulator failed to render %s for %s:%s", route.endpoint, account.pool, account.username)
+            logger.exception("simulator failed to render %s for %s:%s", route.endpoint, *owner)
             return text_response("Internal Server Error\n", 500)
         if fault == "malformed":
             # Same status and headers, JSON cut in half: the client must report a bad response, not crash.
             response = Response(
                 response.status, response.body[: len(response.body) // 2], response.content_type, response.headers
             )
+        elif fault == "truncated":
+            raise _CutShort(response)
+        elif fault in MUTATIONS:
+            response = mutate_response(response, fault, SHAPES[owner[0]])
         return response
 
-    def _fault(self, account: Account, t: int) -> Fault | None:
+    def _route(self, request: Request) -> tuple[PoolApi | NetworkApi, Route, tuple[str, str] | None] | None:
+        """The API claiming `request`, its route and whose faults apply: (pool, username), None if unknown."""
+        for network in self._network_apis:
+            route = network.route(request)
+            if route is not None:
+                return network, route, (network.name, NETWORK_ACCOUNT)
+        for api in self._apis:
+            route = api.route(request)
+            if route is not None:
+                account = route.account
+                return api, route, None if account is None else (account.pool, account.username)
+        return None
+
+    def _fault(self, owner: tuple[str, str], t: int) -> Fault | None:
         """Count the request, then return the run-time override if any, else the scenario's fault at `t`."""
         with self._lock:
-            counter = f"{account.pool}:{account.username}"
-            self._counts[counter] = self._counts.get(counter, 0) + 1
-            if (account.pool, account.username) in self._overrides:
-                return self._overrides[(account.pool, account.username)]
-        return account.fault_at(t)
+            self._counts[":".join(owner)] = self._counts.get(":".join(owner), 0) + 1
+            if owner in self._overrides:
+                return self._overrides[owner]
+        network = next((a for a in self._network_apis if (a.name, NETWORK_ACCOUNT) == owner), None)
+        if network is not None:
+            return network.fault_at(t)
+        pool, username = owner
+        return self.scenario.account(cast(Pool, pool), username).fault_at(t)
 
 
 def run(scenario_path: Path, host: str, port: int, *, allow_external: bool = False) -> None:
@@ -269,8 +360,9 @@ def run(scenario_path: Path, host: str, port: int, *, allow_external: bool = Fal
     try:
         server.start()
         pools = sorted({a.pool for a in scenario.accounts})
+        network = " and mempool.space (/api)" if scenario.network is not None else ""
         print(
-            f"simulator: serving {len(scenario.accounts)} accounts ({', '.join(pools)}) on {server.url}",
+            f"simulator: serving {len(scenario.accounts)} accounts ({', '.join(pools)}){network} on {server.url}",
             file=sys.stderr,
             flush=True,
         )

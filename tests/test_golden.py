@@ -1,16 +1,18 @@
-"""Golden cases: recorded pool responses in, the exact line protocol the runner writes out.
+"""Golden cases: recorded pool (and chain API) responses in, the exact line protocol the runner writes out.
 
 Each folder `tests/golden/<kind>/<case>/` holds:
-- `case.toml`: `now` (the fixed clock, unix s), `account`, `coin`, `declared_addresses` (the permit's),
-  `[settings]` (the account's settings beyond the secret and `base_url`), optional `[responses.<endpoint>]`
+- `case.toml`: `now` (the fixed clock, unix s), `account`, `coin`, `declared_addresses` (the permit's; pools
+  only), `[settings]` (the source's settings beyond the secret and `base_url`), optional `[responses.<endpoint>]`
   overrides (`status`, `content_type`, `headers`, `file`) and optional `[expect]` checks: `backoff_until`
   (unix s) and `requests` (the request paths in order, the secret written as `{secret}`);
 - one file per endpoint the source calls, `<endpoint>.json` by default, served byte for byte;
 - `expected.lp` (every line the runner writes, `source_health` included) or `expected.err`
   (first line: the error kind; optional second line: a substring of the error message, base URL removed).
 
-The responses are served by a real `http.server` on 127.0.0.1 at the pool's real paths. Regenerate the
-expected files with `MINEWATCH_REGEN_GOLDEN=1`, then check every number by hand against the case's README.
+The responses are served by a real `http.server` on 127.0.0.1 at the pool's real paths. Pool kinds run as a
+`PoolTarget` of a one-account group; network kinds (`source_registry().networks`, e.g. mempool: no secret, no
+group) run as a `NetworkTarget`. Regenerate the expected files with `MINEWATCH_REGEN_GOLDEN=1`, then check
+every number by hand against the case's README.
 """
 
 from __future__ import annotations
@@ -31,13 +33,12 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from collector.adapters.base import SourceContext
+from collector.adapters.base import PoolSourceSettings, SourceContext
 from collector.adapters.http import HttpClient
 from collector.adapters.registry import source_registry
 from collector.config import Group, GroupFile, PoolAccount
 from collector.redact import Redactor
-from collector.runner import PollResult, PoolTarget, Runner
-from collector.secrets import WithSecrets
+from collector.runner import NetworkTarget, PollResult, PoolTarget, Runner
 from collector.sinks.base import MemorySink
 from collector.state import StateStore
 
@@ -50,10 +51,22 @@ SECRET_ENV = "MINEWATCH_GOLDEN_SECRET"
 class PoolWire:
     """How a pool kind is reached: its secret, where the secret travels, and its paths per endpoint."""
 
-    secret_name: str
-    secret: str
-    auth_header: str | None  # None: the secret travels in the URL path
+    secret_name: str | None  # None: a public API (no secret, nothing to redact)
+    secret: str | None
+    auth_header: str | None  # None: the secret travels in the URL path or the form (or there is none)
     routes: Callable[[str, str], dict[str, str]]  # (coin ticker, secret) -> {path: endpoint}
+    base_path: str = ""  # appended to the server root for the settings' base_url (mempool's is ".../api")
+
+    def scrub(self, text: str) -> str:
+        """`text` with the secret written as `{secret}`."""
+        return text if self.secret is None else text.replace(self.secret, "{secret}")
+
+
+# mempool answers reward stats for any block count 1..2016 (`/v1/mining/reward-stats/:blockCount`).
+MEMPOOL_ROUTES = {
+    "/api/v1/mining/hashrate/3d": "hashrate",
+    **{f"/api/v1/mining/reward-stats/{blocks}": "reward_stats" for blocks in range(1, 2017)},
+}
 
 
 WIRES: dict[str, PoolWire] = {
@@ -116,6 +129,13 @@ WIRES: dict[str, PoolWire] = {
             "/res/openapi/v1/wallet/payment/history": "payment_history",
         },
     ),
+    "mempool": PoolWire(
+        secret_name=None,
+        secret=None,
+        auth_header=None,  # a public API: no key, no header
+        routes=lambda _coin, _secret: MEMPOOL_ROUTES,
+        base_path="/api",
+    ),
 }
 
 
@@ -142,7 +162,7 @@ class PoolServer:
 
     def reply(self, path: str, header_token: str | None) -> Reply:
         """Route a request like the pool would: wrong path -> 404, missing header token -> 403 text/plain."""
-        routes = self.wire.routes(self.coin, self.wire.secret)
+        routes = self.wire.routes(self.coin, self.wire.secret or "")
         endpoint = routes.get(path.rstrip("/"))
         if endpoint is None:
             return Reply(404, "text/plain", {}, b"Not Found")
@@ -166,11 +186,14 @@ class PoolServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                server.bodies_seen.append(self.rfile.read(length).replace(server.wire.secret.encode(), b"{secret}"))
+                body = self.rfile.read(length)
+                if server.wire.secret is not None:
+                    body = body.replace(server.wire.secret.encode(), b"{secret}")
+                server.bodies_seen.append(body)
                 self.do_GET()
 
             def do_GET(self) -> None:
-                server.requests_seen.append(self.path.replace(server.wire.secret, "{secret}"))
+                server.requests_seen.append(server.wire.scrub(self.path))
                 token = self.headers.get(server.wire.auth_header) if server.wire.auth_header else None
                 reply = server.reply(urlsplit(self.path).path, token)
                 self.send_response(reply.status)
@@ -226,16 +249,30 @@ def serve(case: Case) -> Iterator[tuple[PoolServer, str]]:
         thread.join()
 
 
-def build_target(case: Case, base_url: str, redactor: Redactor, session: requests.Session) -> PoolTarget:
-    """A one-account group whose permit declares the case's payout addresses, bound to a real source."""
+def build_target(
+    case: Case, base_url: str, redactor: Redactor, session: requests.Session
+) -> PoolTarget | NetworkTarget:
+    """A one-account group whose permit declares the case's payout addresses, bound to a real source.
+
+    A network kind (a chain API) has no group and no account: it becomes a `NetworkTarget` for the case's coin.
+    """
     spec, wire = case.spec, WIRES[case.kind]
     coin, account_id, now = spec.get("coin", "BTC"), spec.get("account", "main"), spec["now"]
-    source_class = source_registry()[case.kind]
-    settings = source_class.settings_model.model_validate(
-        {**spec.get("settings", {}), f"{wire.secret_name}_env": SECRET_ENV, "base_url": base_url}
-    )
-    assert isinstance(settings, WithSecrets)
-    settings.resolve_secrets({SECRET_ENV: wire.secret}, case.path, redactor)
+    registry = source_registry()
+    network = case.kind in registry.networks
+    source_class = registry.networks[case.kind] if network else registry[case.kind]
+    raw = {**spec.get("settings", {}), "base_url": base_url + wire.base_path}
+    if wire.secret_name is not None:
+        raw[f"{wire.secret_name}_env"] = SECRET_ENV
+    settings = source_class.settings_model.model_validate(raw)
+    assert isinstance(settings, PoolSourceSettings)  # a WithSecrets with a base_url, pools and chain APIs alike
+    settings.resolve_secrets({SECRET_ENV: wire.secret} if wire.secret is not None else {}, case.path, redactor)
+    log = logging.getLogger("golden")
+    if network:
+        http = HttpClient(session, redact=redactor)
+        ctx = SourceContext(http=http, clock=lambda: float(now), log=log, target=coin, coin=coin)
+        source = source_class(settings, ctx)
+        return NetworkTarget(kind=case.kind, coin=coin, source=source, http=http, interval_s=60.0, timeout_s=10.0)
     group_file = GroupFile.model_validate(
         {
             "id": "golden",
@@ -258,7 +295,6 @@ def build_target(case: Case, base_url: str, redactor: Redactor, session: request
     account = PoolAccount("golden", account_id, case.kind, None, coin, settings)
     group = Group(spec=group_file, accounts=(account,), source_file=case.path / "case.toml")
     http = HttpClient(session, redact=redactor)
-    log = logging.getLogger("golden")
     ctx = SourceContext(http=http, clock=lambda: float(now), log=log, target=account_id, coin=coin)
     source = source_class(settings, ctx)
     return PoolTarget(group=group, account=account, source=source, http=http, interval_s=60.0, timeout_s=10.0)
@@ -298,9 +334,10 @@ def test_golden_case(case: Case, caplog: pytest.LogCaptureFixture) -> None:
 
     secret = WIRES[case.kind].secret
     assert server.requests_seen, "the source made no request"
-    assert all(secret not in line for line in sink.lines), "a secret reached a point"
-    assert secret not in message, "a secret reached an error message"
-    assert secret not in caplog.text, "a secret reached a log line"
+    if secret is not None:  # a public API has no secret to leak
+        assert all(secret not in line for line in sink.lines), "a secret reached a point"
+        assert secret not in message, "a secret reached an error message"
+        assert secret not in caplog.text, "a secret reached a log line"
 
     expected_lp, expected_err = case.path / "expected.lp", case.path / "expected.err"
     assert expected_lp.is_file() != expected_err.is_file(), "a case has exactly one of expected.lp / expected.err"

@@ -6,11 +6,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector.models import Earning, Payout, PoolAccountSnapshot, PoolSettings, WorkerStats
+from collector.models import (
+    DevicePool,
+    DeviceSnapshot,
+    Earning,
+    NetworkSnapshot,
+    Payout,
+    PoolAccountSnapshot,
+    PoolSettings,
+    WorkerStats,
+)
 from collector.sinks.influx import V1Transport, quote_ident
 from collector.sinks.points import (
     CATALOGUE,
+    DeviceTags,
     PoolAccountTags,
+    device_lines,
+    network_lines,
     permit_line,
     pool_account_lines,
     site_line,
@@ -51,6 +63,19 @@ def _full_snapshot() -> PoolAccountSnapshot:
 def _all_builder_lines() -> Iterator[str]:
     """One call of every builder, with every optional field present."""
     yield from pool_account_lines(_full_snapshot(), TAGS, lambda address, at: address == "bc1qdeclared")
+    device = DeviceSnapshot(
+        observed_at=AT,
+        model='Antminer "S19j" Pro',
+        hashrate_hs=1.02e14,
+        power_w=3250.0,
+        temp_max_c=75.0,
+        fan_min_rpm=5760,
+        uptime_s=185_806,
+        online=True,
+        pools=(DevicePool(0, "stratum+tcp://pool, x:3333", 'acct.w "1"', True, 29_452, 229),),
+    )
+    yield from device_lines(device, DeviceTags("grp-1", "site-a", "rack 1,m=1"))
+    yield from network_lines(NetworkSnapshot(AT, "BTC", difficulty=1.5e14, hashrate_hs=1.1e21, block_reward_sats=3))
     yield permit_line("grp-1", "2024-01", max_hashrate_hs=2.0e15, max_power_w=3.5e6, valid=True, at=AT)
     yield site_line("grp-1", "site-a", "RU-IRK", capacity_w=4.0e6, blackout=False, banned=True, at=AT)
     yield source_health_line(

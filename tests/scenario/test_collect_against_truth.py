@@ -154,6 +154,9 @@ FAULT_KINDS = {
     "rate_limit": "rate_limited",
     "malformed": "bad_response",
     "hang": "timeout",
+    "latency": "timeout",
+    "refused": "unreachable",
+    "truncated": "bad_response",
 }
 
 
@@ -168,7 +171,11 @@ def test_each_faulty_account_is_counted_by_kind_and_never_written_as_zero(
             simulator_url=server.url,
             influx_url=influxd.url,
             database=influx_db.database,
-            schedule="interval_s = 10\ntimeout_s = 1\n\n[rate_budgets.emcd]\nrequests_per_minute = 6000\nburst = 100\n",
+            schedule="interval_s = 10\ntimeout_s = 1\n"
+            + "".join(
+                f"\n[rate_budgets.{pool}]\nrequests_per_minute = 6000\nburst = 100\n"
+                for pool in ("braiins", "emcd", "f2pool", "viabtc", "antpool")
+            ),
         )
         failures = _poll_once(load_config(path, source_registry(), redactor=Redactor()), NOW)
 
@@ -182,6 +189,8 @@ def test_each_faulty_account_is_counted_by_kind_and_never_written_as_zero(
     for account in scenario.accounts:
         account_id = f"{account.pool}-{account.username}"
         fault = account.fault_at(NOW)
+        if fault in ("wrong_types", "missing_fields"):
+            continue  # a poll may succeed with what it could read: tests/scenario/test_faults_against_truth.py
         if fault is None:
             assert health[account_id] == (1, 0, None)
             assert account_id in written

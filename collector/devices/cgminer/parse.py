@@ -5,7 +5,7 @@ Dialects differ in units and in where they keep things (reference §9.4-9.6, §9
   and chains in `stats` STATS[1]; no power.
 - braiins_os (BOSminer+): MH/s in `summary`; `temps`, `fans`, and power in `tunerstatus`.
 - whatsminer (btminer): MH/s, power, temperatures, fans, all in `summary`; model in `devdetails`.
-- avalon (Canaan): MH/s in `summary`; temperatures, fans and wall power in the `estats` "MM ID0" string.
+- avalon (Canaan): MH/s in `summary`; temperatures, fans and wall power in the `stats` "MM ID0" string.
 Every reader raises BadResponse naming the command and key; none invents a value.
 """
 
@@ -226,17 +226,21 @@ def _fan_minimum(speeds: Sequence[int | None]) -> int | None:
 
 
 def antminer_readings(summary: Payload | None, stats: Payload | None) -> Readings:
-    """Stock Antminer: GH/s in `summary` and STATS[1]; fans and temperatures in STATS[1]; no power."""
-    hashrate = uptime = temp = fans = None
-    for entry, where in ((summary, "summary.SUMMARY[0]"), (stats, "stats.STATS[1]")):
-        if entry is None:
-            continue
-        if uptime is None:
-            uptime = integer(entry, "Elapsed", where)
-        if hashrate is None:
-            # Clones on the same firmware (Hammer D10, a scrypt miner) count in MH/s.
-            hashrate = _hashrate(entry, where, (*_ANTMINER_GHS, *_SUMMARY_MHS), uptime)
-    model = None
+    """Stock Antminer: GH/s in `summary` and STATS[1]; fans and temperatures in STATS[1]; no power.
+
+    The hashrate window is chosen across both replies: a `rate_30m` in `stats` beats a `GHS 5s` in `summary`.
+    """
+    entries = [(entry, where) for entry, where in ((summary, "summary.SUMMARY[0]"), (stats, "stats.STATS[1]")) if entry]
+    uptime = next((u for entry, where in entries if (u := integer(entry, "Elapsed", where)) is not None), None)
+    hashrate = None
+    # Clones on the same firmware (Hammer D10, a scrypt miner) count in MH/s.
+    for key in (*_ANTMINER_GHS, *_SUMMARY_MHS):
+        hashrate = next(
+            (h for entry, where in entries if (h := _hashrate(entry, where, (key,), uptime)) is not None), None
+        )
+        if hashrate is not None:
+            break
+    temp = fans = model = None
     if stats is not None:
         temp = _antminer_temperature(stats)
         fans = _antminer_fans(stats)

@@ -121,6 +121,7 @@ def parse_workers(payload: Any, mining_user_name: str) -> WorkerList:
         return WorkerList(workers=(), active=None, inactive=None)
     workers = []
     active = inactive = 0
+    unknown = False
     for i, raw in enumerate(sequence(rows, f"{where}.workers")):
         item_where = f"{where}.workers[{i}]"
         item = mapping(raw, item_where)
@@ -132,6 +133,8 @@ def parse_workers(payload: Any, mining_user_name: str) -> WorkerList:
             active += 1
         elif online is False:
             inactive += 1
+        else:
+            unknown = True
         workers.append(
             WorkerStats(
                 name=without_account_prefix(text(info, "name", info_where, required=True) or "", mining_user_name),
@@ -143,6 +146,8 @@ def parse_workers(payload: Any, mining_user_name: str) -> WorkerList:
                 last_share_ts=integer(item, "last_share_at", item_where) or None,
             )
         )
+    if unknown:  # a worker of unknown state makes both counts unknown, never a count that leaves it out
+        return WorkerList(workers=tuple(workers), active=None, inactive=None)
     return WorkerList(workers=tuple(workers), active=active, inactive=inactive)
 
 
