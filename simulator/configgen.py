@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,19 +32,32 @@ ACCOUNT_KEYS: dict[str, AccountKeys] = {
 
 
 def write_config(
-    dest: Path, scenario: Scenario, *, simulator_url: str, influx_url: str, database: str, schedule: str = ""
+    dest: Path,
+    scenario: Scenario,
+    *,
+    simulator_url: str,
+    influx_url: str,
+    database: str,
+    schedule: str = "",
+    miners: Mapping[str, tuple[str, int]] | None = None,
+    fleet_settings: str = "",
 ) -> Path:
     """A config for every account of `scenario`: one group file per group id, every pool permitted.
 
-    Account ids are `<pool>-<username>` (a scenario may reuse a username on two pools).
+    Account ids are `<pool>-<username>` (a scenario may reuse a username on two pools). With `miners` (name ->
+    (host, port) of a running MinerFleet) each group gets one fleet per site of its miners, named as in the
+    scenario, plus `fleet_settings` (TOML lines). A scenario with `[network]` gets a mempool feed.
     """
     (dest / "groups").mkdir(parents=True)
     (dest / "secrets").mkdir()
     shutil.copy(ROOT / "config" / "regions.toml", dest / "regions.toml")
+    network = ""
+    if scenario.network is not None:
+        network = f'\n[[network]]\nkind = "mempool"\ncoin = "BTC"\nbase_url = "{simulator_url}/api"\n'
     (dest / "minewatch.toml").write_text(
-        f'[influxdb]\nurl = "{influx_url}"\ndatabase = "{database}"\n\n[schedule]\n{schedule}\n'
+        f'[influxdb]\nurl = "{influx_url}"\ndatabase = "{database}"\n\n[schedule]\n{schedule}\n{network}'
     )
-    by_group: dict[str, list[str]] = {}
+    by_group: dict[str, list[str]] = {group: [] for group in {m.group_id for m in scenario.miners} if miners}
     pools = sorted({account.pool for account in scenario.accounts})
     for account in scenario.accounts:
         keys = ACCOUNT_KEYS[account.pool]
@@ -64,12 +78,35 @@ def write_config(
             lines.append(f'{keys.username} = "{account.username}"')
         by_group.setdefault(account.group_id, []).append("\n".join(lines) + "\n")
     for index, (group_id, accounts) in enumerate(sorted(by_group.items())):
+        sites = ["s1", *sorted({m.site for m in scenario.miners if m.group_id == group_id and miners})]
+        site_tables = "".join(
+            f'[[sites]]\nid = "{site}"\nregion = "RU-TVE"\ntimezone = "Europe/Moscow"\n\n' for site in sites
+        )
         (dest / "groups" / f"{group_id}.toml").write_text(
             f'id = "{group_id}"\nlegal_name = "Test {group_id}"\ninn = "{7700000000 + index}"\n'
             f'register_record = "R-{index}"\n\n'
-            '[[sites]]\nid = "s1"\nregion = "RU-TVE"\ntimezone = "Europe/Moscow"\n\n'
+            + site_tables
             + "\n".join(accounts)
+            + _fleets(scenario, group_id, miners, fleet_settings)
             + '\n[[permits]]\nversion = "v1"\nvalid_from = 2020-01-01\ncoins = ["BTC"]\n'
             + f"pools = {pools!r}\n".replace("'", '"')
         )
     return dest / "minewatch.toml"
+
+
+def _fleets(scenario: Scenario, group_id: str, miners: Mapping[str, tuple[str, int]] | None, settings: str) -> str:
+    """One `[[miner_fleets]]` table per site of the group's miners, each miner named as in the scenario."""
+    if not miners:
+        return ""
+    by_site: dict[str, list[str]] = {}
+    for miner in scenario.miners:
+        if miner.group_id == group_id:
+            host, port = miners[miner.name]
+            by_site.setdefault(miner.site, []).append(f'  {{ address = "{host}:{port}", name = "{miner.name}" }},')
+    return "".join(
+        f'\n[[miner_fleets]]\nid = "{site}-miners"\nkind = "cgminer"\nsite = "{site}"\n{settings}\n'
+        + "miners = [\n"
+        + "\n".join(entries)
+        + "\n]\n"
+        for site, entries in sorted(by_site.items())
+    )

@@ -1,6 +1,7 @@
 """`make demo`: a local InfluxDB, the simulator and the real collector daemon, then what it stored.
 
-Everything listens on 127.0.0.1: InfluxDB on 18086 (RPC 18088), the simulator on 18400. Runs until Ctrl-C,
+Everything listens on 127.0.0.1: InfluxDB on 18086 (RPC 18088), the simulator on 18400 (pools and
+mempool.space) and its miners on 18401 and up. Runs until Ctrl-C,
 or for $DEMO_SECONDS seconds, and stops everything it started.
 """
 
@@ -21,6 +22,7 @@ from collector.errors import StorageError
 from collector.redact import Redactor
 from collector.sinks.influx import V1Transport, quote_literal
 from simulator.local_servers import InfluxdServer, ServerFailed
+from simulator.miners.fleet import MinerFleet
 from simulator.scenario import load_scenario
 from simulator.server import SimulatorServer
 
@@ -52,13 +54,14 @@ def main() -> int:
     config = load_config(CONFIG, source_registry(), redactor=Redactor())
     (WORKDIR / "influxdb").mkdir(parents=True, exist_ok=True)
     influxd = InfluxdServer(WORKDIR / "influxdb", http_port=INFLUX_HTTP_PORT, rpc_port=INFLUX_RPC_PORT)
-    simulator = SimulatorServer(load_scenario(SCENARIO), port=SIMULATOR_PORT)
+    scenario = load_scenario(SCENARIO)
+    simulator = SimulatorServer(scenario, port=SIMULATOR_PORT)
+    fleet = MinerFleet(scenario, base_port=SIMULATOR_PORT + 1)
     collector: subprocess.Popen[bytes] | None = None
     try:
         influxd.start()
         print(f"demo: InfluxDB 1.6 on {influxd.url} (data in {WORKDIR / 'influxdb'})")
-        simulator.start()
-        print(f"demo: simulator serving Braiins Pool and EMCD accounts on {simulator.url}")
+        _start_simulators(simulator, fleet)
         log_path = WORKDIR / "collector.log"
         collector = subprocess.Popen(
             [sys.executable, "-m", "collector.cli", "run", "-c", str(CONFIG)],
@@ -89,8 +92,17 @@ def main() -> int:
                 collector.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 collector.kill()
+        fleet.stop()
         simulator.stop()
         influxd.stop()
+
+
+def _start_simulators(simulator: SimulatorServer, fleet: MinerFleet) -> None:
+    simulator.start()
+    print(f"demo: simulator serving Braiins Pool and EMCD accounts and mempool.space on {simulator.url}")
+    fleet.start()
+    ports = sorted(port for _, port in fleet.addresses().values())
+    print(f"demo: {len(ports)} simulated miners (four firmware dialects) on 127.0.0.1:{ports[0]}-{ports[-1]}")
 
 
 def _demo_seconds() -> float | bool | None:
@@ -106,21 +118,27 @@ def _demo_seconds() -> float | bool | None:
 
 
 def _wait_for_data(db: V1Transport, config: AppConfig, stop: threading.Event, demo_deadline: float | None) -> bool:
-    """Wait until every pool account has written a `source_health` point (or the demo's time is up)."""
-    expected = sum(len(g.accounts) for g in config.groups)
+    """Wait until every pool account, miner and chain feed has written a `source_health` point (or time is up)."""
+    accounts = sum(len(g.accounts) for g in config.groups)
+    miners = sum(len(fleet.settings.addresses) for g in config.groups for fleet in g.fleets)
+    expected = accounts + miners + len(config.networks)
     deadline = time.monotonic() + FIRST_DATA_TIMEOUT_S
     if demo_deadline is not None:
         deadline = min(deadline, demo_deadline)
-    print(f"demo: waiting for the first poll of {expected} pool accounts (every {config.main.schedule.interval_s:g} s)")
+    print(
+        f"demo: waiting for the first poll of {accounts} pool accounts and {miners} miners (every "
+        f"{config.main.schedule.interval_s:g} s) and of the chain statistics (every "
+        f"{max((n.interval_s for n in config.networks), default=0):g} s)"
+    )
     while not stop.wait(2.0):
         try:
-            series = db.query('SELECT last("success") FROM "source_health" GROUP BY "group_id", "target"')
+            series = db.query('SELECT last("success") FROM "source_health" GROUP BY "group_id", "kind", "target"')
         except StorageError:
             series = []  # the collector has not created the database yet
         if len(series) >= expected:
             return True
         if time.monotonic() > deadline:
-            print(f"demo: {len(series)} of {expected} accounts had reported when the wait ended")
+            print(f"demo: {len(series)} of {expected} sources had reported when the wait ended")
             return len(series) > 0
     return False
 
@@ -140,6 +158,15 @@ def _btc(sats: object) -> str:
 def print_summary(db: V1Transport, config: AppConfig) -> None:
     """Per group: what InfluxDB holds now, and how it compares with the permit in force."""
     print("\n=== What minewatch stored (InfluxQL over the demo database) ===")
+    for chain in _one(
+        db,
+        'SELECT last("difficulty") AS d, last("hashrate_hs") AS h, last("block_reward_sats") AS r '
+        'FROM "network" GROUP BY "coin"',
+    ):
+        print(
+            f"\nnetwork {chain['coin']}: difficulty {float(str(chain.get('d'))):.4g}, "
+            f"hashrate {float(str(chain.get('h'))) / 1e18:.0f} EH/s, block reward {_btc(chain.get('r'))}"
+        )
     for group in config.groups:
         where = f'"group_id" = {quote_literal(group.id)}'
         permit = _one(
@@ -178,6 +205,11 @@ def print_summary(db: V1Transport, config: AppConfig) -> None:
             f'SELECT last("success") AS ok, last("error_kind") AS kind FROM "source_health" '
             f'WHERE {where} GROUP BY "target"',
         )
+        devices = _one(
+            db,
+            f'SELECT last("hashrate_hs") AS h, last("power_w") AS p, last("temp_max_c") AS t FROM "device" '
+            f'WHERE {where} AND time > now() - 5m GROUP BY "device", "model"',
+        )
         in_force = next((p for p in permit if p.get("v") == 1), permit[-1] if permit else {})
         total_hs = sum(h for a in accounts if isinstance(h := a.get("h"), int | float))
         print(f"\n{group.id} — {group.spec.legal_name} (INN {group.spec.inn})")
@@ -192,6 +224,15 @@ def print_summary(db: V1Transport, config: AppConfig) -> None:
             )
         online = sum(1 for w in workers if w.get("online") == 1)
         print(f"  workers online {online} of {len(workers)}; pool hashrate total {_ph(total_hs)}")
+        if devices:
+            device_hs = sum(h for d in devices if isinstance(h := d.get("h"), int | float))
+            power = [p for d in devices if isinstance(p := d.get("p"), int | float)]
+            hottest = max((t for d in devices if isinstance(t := d.get("t"), int | float)), default=None)
+            models = ", ".join(sorted({str(d["model"]) for d in devices}))
+            print(
+                f"  miners reporting {len(devices)} ({models}): hashrate {_ph(device_hs)}, "
+                f"power {sum(power) / 1e3:.1f} kW of {len(power)} that report it, hottest chip {hottest} °C"
+            )
         if earned:
             print(f"  credited in the last 30 days: {_btc(earned[0].get('s'))} in {earned[0].get('n')} credits")
         undeclared = [p for p in payouts if p.get("declared") == 0]

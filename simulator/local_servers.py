@@ -42,6 +42,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive TCP ports on 127.0.0.1 that are free right now.
+
+    Searched below Linux's ephemeral range (32768 and up), where other processes' client sockets do not land.
+    """
+    for base in range(20_000, 32_768 - count, 311):
+        probes: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise OSError(f"no block of {count} free ports on 127.0.0.1 below 32768")
+
+
 def find_binary(name: str) -> str:
     """The absolute path of `name`, or `MissingBinary` telling how to install it."""
     path = shutil.which(name) or (f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None)

@@ -19,6 +19,7 @@ from types import FrameType, TracebackType
 from typing import cast
 from urllib.parse import parse_qsl, urlsplit
 
+from simulator.miners.fleet import MinerFleet
 from simulator.mutations import MUTATIONS, SHAPES, mutate_response
 from simulator.network import NetworkApi, network_apis
 from simulator.pools.base import PoolApi, Request, Response, Route, text_response
@@ -347,10 +348,14 @@ class SimulatorServer:
 def run(scenario_path: Path, host: str, port: int, *, allow_external: bool = False) -> None:
     """Load the scenario and serve it until SIGINT or SIGTERM, then shut down cleanly (main thread only).
 
+    The scenario's miners listen on the ports after `port` (port + 1, + 2, ... in scenario order).
     `allow_external` lets a container listen on 0.0.0.0 (its published port stays on the host's loopback).
     """
     scenario = load_scenario(scenario_path)
     server = SimulatorServer(scenario, host=host, port=port, allow_external=allow_external)
+    fleet = (
+        MinerFleet(scenario, host=host, base_port=port + 1, allow_external=allow_external) if scenario.miners else None
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -366,9 +371,18 @@ def run(scenario_path: Path, host: str, port: int, *, allow_external: bool = Fal
             file=sys.stderr,
             flush=True,
         )
+        if fleet is not None:
+            fleet.start()
+            print(
+                f"simulator: serving {len(scenario.miners)} miners on {host}:{port + 1}-{port + len(scenario.miners)}",
+                file=sys.stderr,
+                flush=True,
+            )
         while not stop.wait(0.5):
             pass  # short waits so the signal handler runs promptly on every platform
     finally:
+        if fleet is not None:
+            fleet.stop()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

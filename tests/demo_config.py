@@ -50,6 +50,21 @@ def _replace_once(text: str, pattern: str, replacement: str) -> str:
     return new
 
 
+_MINER_ENTRY = re.compile(r'\{ address = "[^"]+", name = "([^"]+)" \}')
+_FLEET_BLOCK = re.compile(r"^# The site's miners.*?^\]\n", flags=re.MULTILINE | re.DOTALL)
+
+
+def _repoint_miners(text: str, miners: Mapping[str, tuple[str, int]] | None) -> str:
+    if miners is None:
+        return _FLEET_BLOCK.sub("", text)
+
+    def repoint(match: re.Match[str]) -> str:
+        host, port = miners[match.group(1)]
+        return f'{{ address = "{host}:{port}", name = "{match.group(1)}" }}'
+
+    return _MINER_ENTRY.sub(repoint, text)
+
+
 def copy_demo_config(
     dest: Path,
     *,
@@ -59,11 +74,15 @@ def copy_demo_config(
     influx: Mapping[str, str] | None = None,
     schedule: Mapping[str, str] | None = None,
     extra: str = "",
+    miners: Mapping[str, tuple[str, int]] | None = None,
+    network: bool = True,
 ) -> DemoConfig:
     """Copy config/demo and config/regions.toml under `dest` (same relative layout) and repoint them.
 
     `influx` and `schedule` replace or add keys of `[influxdb]` / `[schedule]` (values are TOML text);
-    `extra` is appended to the main file (e.g. `[rate_budgets.braiins]`).
+    `extra` is appended to the main file (e.g. `[rate_budgets.braiins]`). `miners` (name -> (host, port) of a
+    running MinerFleet) repoints the miner fleets; without it the fleets are left out. `network=False` leaves
+    out the mempool feed (for simulators whose scenario has no `[network]`).
     """
     shutil.copytree(DEMO_CONFIG, dest / "demo")
     shutil.copy(REPO / "config" / "regions.toml", dest / "regions.toml")
@@ -71,7 +90,9 @@ def copy_demo_config(
     for group_file in sorted((dest / "demo" / "groups").glob("*.toml")):
         text = group_file.read_text(encoding="utf-8")
         assert DEMO_SIMULATOR_URL in text, f"{group_file.name} no longer points at {DEMO_SIMULATOR_URL}"
-        group_file.write_text(text.replace(DEMO_SIMULATOR_URL, simulator_url), encoding="utf-8")
+        group_file.write_text(
+            _repoint_miners(text.replace(DEMO_SIMULATOR_URL, simulator_url), miners), encoding="utf-8"
+        )
         data = tomllib.loads(text)
         groups[data["id"]] = DemoGroup(
             id=data["id"],
@@ -82,6 +103,9 @@ def copy_demo_config(
     text = main.read_text(encoding="utf-8")
     text = _replace_once(text, rf'^url = "{re.escape(DEMO_INFLUX_URL)}"$', f'url = "{influx_url}"')
     text = _replace_once(text, r'^database = ".*"$', f'database = "{database}"')
+    text = text.replace(DEMO_SIMULATOR_URL, simulator_url)
+    if not network:
+        text = _replace_once(text, r"^\[\[network\]\]\n(?:\w+ = .*\n)+", "")
     for section, values in (("influxdb", influx or {}), ("schedule", schedule or {})):
         for key, value in values.items():
             if re.search(rf"^{key} = ", text, flags=re.MULTILINE):

@@ -12,6 +12,7 @@ from demo_config import DemoConfig, copy_demo_config
 from collector.errors import StorageError
 from collector.sinks.influx import V1Transport, quote_ident
 from simulator.local_servers import InfluxdServer, free_port
+from simulator.miners.fleet import MinerFleet
 from simulator.scenario import Scenario, load_scenario
 from simulator.server import SimulatorServer
 
@@ -36,6 +37,13 @@ def simulator(scenario: Scenario) -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture
+def fleet(scenario: Scenario) -> Iterator[MinerFleet]:
+    """The demo scenario's miners on free loopback ports, on the wall clock."""
+    with MinerFleet(scenario) as miners:
+        yield miners
+
+
+@pytest.fixture
 def closed_url() -> str:
     """A loopback URL nothing listens on."""
     return f"http://127.0.0.1:{free_port()}"
@@ -56,6 +64,8 @@ def make_config(tmp_path: Path, simulator: SimulatorServer, closed_url: str) -> 
         influx: Mapping[str, str] | None = None,
         schedule: Mapping[str, str] | None = None,
         extra: str = "",
+        miners: Mapping[str, tuple[str, int]] | None = None,
+        network: bool = False,
     ) -> DemoConfig:
         dest = tmp_path / f"config-{len(list(tmp_path.glob('config-*')))}"
         return copy_demo_config(
@@ -66,6 +76,8 @@ def make_config(tmp_path: Path, simulator: SimulatorServer, closed_url: str) -> 
             influx=influx,
             schedule=schedule,
             extra=extra,
+            miners=miners,
+            network=network,
         )
 
     return make

@@ -7,14 +7,14 @@ from pathlib import Path
 import requests
 from cli_support import DEMO_SCENARIO, CliRunner, wait_for
 
-from simulator.local_servers import free_port
+from simulator.local_servers import free_port, free_port_block
 from simulator.scenario import Scenario
 
 PROFILE = "/accounts/profile/json/btc/"
 
 
 def test_simulate_serves_the_scenario_until_sigterm(cli: CliRunner, scenario: Scenario) -> None:
-    port = free_port()
+    port = free_port_block(1 + len(scenario.miners))
     server = cli.start("simulate", "--scenario", str(DEMO_SCENARIO), "--listen", f"127.0.0.1:{port}")
     token = scenario.account("braiins", "sibgaz_main").secret
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 import requests
 from sim_support import FIXED_T, SCENARIOS
 
+from simulator.local_servers import free_port_block
 from simulator.scenario import Account, Scenario, load_scenario
 from simulator.server import SimulatorServer
 
@@ -147,15 +147,10 @@ def test_localhost_and_url(demo_scenario: Scenario) -> None:
         started.start()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_run_serves_until_signalled(sig: signal.Signals) -> None:
-    port = _free_port()
+    miners = len(load_scenario(SCENARIOS / "demo.toml").miners)
+    port = free_port_block(1 + miners)
     code = (
         "from pathlib import Path; from simulator.server import run; "
         f"run(Path({str(SCENARIOS / 'demo.toml')!r}), '127.0.0.1', {port})"
@@ -167,6 +162,7 @@ def test_run_serves_until_signalled(sig: signal.Signals) -> None:
         assert process.stderr is not None
         line = process.stderr.readline()
         assert f"http://127.0.0.1:{port}" in line
+        assert f"{miners} miners on 127.0.0.1:{port + 1}-{port + miners}" in process.stderr.readline()
         response = requests.get(f"http://127.0.0.1:{port}/v1/info/9b2d4c61-7a8e-4f10-b3c5-2d9e8f7a6b02", timeout=5)
         assert response.json()["username"] == "tverpower"
         process.send_signal(sig)
