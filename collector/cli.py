@@ -53,7 +53,11 @@ def cmd_check_config(args: argparse.Namespace, redactor: Redactor) -> int:
     if config is None:
         return EXIT_USAGE
     accounts = sum(len(g.accounts) for g in config.groups)
-    print(f"{config.path}: ok: {len(config.groups)} groups, {accounts} pool accounts, {len(config.regions.bans)} bans")
+    miners = sum(len(fleet.settings.addresses) for g in config.groups for fleet in g.fleets)
+    print(
+        f"{config.path}: ok: {len(config.groups)} groups, {accounts} pool accounts, {miners} miners, "
+        f"{len(config.networks)} network feeds, {len(config.regions.bans)} bans"
+    )
     return EXIT_OK
 
 

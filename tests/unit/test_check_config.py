@@ -429,7 +429,7 @@ def _matches(line: str, prefix: str, key: str, reason: str) -> bool:
 def test_the_test_config_passes(config_dir: ConfigDir, check_config: CheckConfig) -> None:
     run = check_config(config_dir.main)
     assert (run.code, run.errors) == (0, [])
-    assert "ok: 2 groups, 3 pool accounts, 1 bans" in run.out
+    assert "ok: 2 groups, 3 pool accounts, 8 miners, 1 network feeds, 1 bans" in run.out
 
 
 def test_the_demo_config_passes(check_config: CheckConfig) -> None:
