@@ -202,3 +202,40 @@ def test_the_network_point_equals_the_simulated_chain(run: Run) -> None:
     assert point.fields["hashrate_hs"] == truth.hashrate_hs
     assert point.fields["block_reward_sats"] == truth.block_reward_sats
     assert run.results["network/mempool/BTC"].success
+
+
+NETWORK_FAULT_KINDS = {
+    "auth": "auth",
+    "server_error": "server_error",
+    "rate_limit": "rate_limited",
+    "malformed": "bad_response",
+    "hang": "timeout",
+    "refused": "unreachable",
+    "truncated": "bad_response",
+    "wrong_types": "bad_response",
+    "missing_fields": "bad_response",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(NETWORK_FAULT_KINDS))
+def test_each_mempool_fault_is_a_counted_failure_with_no_network_point(fault: str, tmp_path: Path) -> None:
+    scenario = dataclasses.replace(load_scenario(ROOT / "simulator/scenarios/demo.toml"), hang_seconds=3.0)
+    with SimulatorServer(scenario, clock=lambda: NOW) as server:
+        server.set_network_fault("mempool", fault)  # type: ignore[arg-type]
+        path = write_config(
+            tmp_path,
+            scenario,
+            simulator_url=server.url,
+            influx_url="http://127.0.0.1:9",
+            database="unused",
+            schedule="timeout_s = 1.5",
+        )
+        config = load_config(path, source_registry(), redactor=Redactor())
+        sink = MemorySink()
+        collector = build_collector(config, source_registry(), sink, redactor=Redactor(), log=LOG, clock=lambda: NOW)
+        [network] = collector.networks
+        result = collector.runner.poll(network)
+    points = [parse_line(line) for line in sink.lines]
+    assert (result.success, result.error_kind) == (False, NETWORK_FAULT_KINDS[fault]), result.message
+    assert [p.measurement for p in points] == ["source_health"], "no network point from a failed poll"
+    assert points[0].tags == {"kind": "mempool", "target": "BTC"}
