@@ -98,6 +98,15 @@ _NETWORK_KEYS = {
 DEFAULT_BLOCK_SUBSIDY_SATS = 312_500_000  # 3.125 BTC, from the April 2024 halving to the next (height 1,050,000)
 
 
+def scheduled_fault(fault: Fault | None, fault_from: int | None, fault_until: int | None, t: float) -> Fault | None:
+    """`fault` if unix time `t` is within [fault_from, fault_until) (either end open), else None."""
+    if fault is None or (fault_from is not None and t < fault_from):
+        return None
+    if fault_until is not None and t >= fault_until:
+        return None
+    return fault
+
+
 class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the offending key."""
 
@@ -140,13 +149,7 @@ class Account:
 
     def fault_at(self, t: float) -> Fault | None:
         """The fault the scenario schedules for this account at unix time `t`, if any."""
-        if self.fault is None:
-            return None
-        if self.fault_from is not None and t < self.fault_from:
-            return None
-        if self.fault_until is not None and t >= self.fault_until:
-            return None
-        return self.fault
+        return scheduled_fault(self.fault, self.fault_from, self.fault_until, t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +171,7 @@ class Network:
 
     def fault_at(self, t: float) -> Fault | None:
         """The fault the scenario schedules for the network API at unix time `t`, if any."""
-        if self.fault is None:
-            return None
-        if self.fault_from is not None and t < self.fault_from:
-            return None
-        if self.fault_until is not None and t >= self.fault_until:
-            return None
-        return self.fault
+        return scheduled_fault(self.fault, self.fault_from, self.fault_until, t)
 
 
 # --- miners: fake ASICs behind the cgminer-family TCP API (simulator/miners/) ---
@@ -252,13 +249,7 @@ class Miner:
 
     def fault_at(self, t: float) -> Fault | None:
         """The fault the scenario schedules for this miner at unix time `t`, if any."""
-        if self.fault is None:
-            return None
-        if self.fault_from is not None and t < self.fault_from:
-            return None
-        if self.fault_until is not None and t >= self.fault_until:
-            return None
-        return self.fault
+        return scheduled_fault(self.fault, self.fault_from, self.fault_until, t)
 
     def online_at(self, t: float) -> bool:
         """Whether the miner is powered on (listening) at `t`."""
@@ -356,10 +347,7 @@ def _parse_account(raw: Mapping[str, Any], where: str, history_ts: int) -> Accou
         raise ScenarioError(f"{where}.coin: only 'BTC' is simulated, got {coin!r}")
     if pool != "braiins" and "hash_rate_unit" in raw:
         raise ScenarioError(f"{where}.hash_rate_unit: only Braiins accounts have a hash_rate_unit")
-    fault_from = _opt_or_none(raw, where, "fault_from", _as_timestamp)
-    fault_until = _opt_or_none(raw, where, "fault_until", _as_timestamp)
-    if fault_from is not None and fault_until is not None and fault_until <= fault_from:
-        raise ScenarioError(f"{where}.fault_until: must be later than fault_from")
+    fault_from, fault_until = _fault_window(raw, where)
     no_workers: list[Mapping[str, Any]] = []
     raw_workers = _opt(raw, where, "workers", _as_table_list, no_workers)
     workers = tuple(_parse_worker(w, f"{where}.workers[{index}]", history_ts) for index, w in enumerate(raw_workers))
@@ -395,10 +383,7 @@ def _parse_network(raw: Any, where: str) -> Network:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: expected a table ([network] section)")
     _reject_unknown(raw, _NETWORK_KEYS, where)
-    fault_from = _opt_or_none(raw, where, "fault_from", _as_timestamp)
-    fault_until = _opt_or_none(raw, where, "fault_until", _as_timestamp)
-    if fault_from is not None and fault_until is not None and fault_until <= fault_from:
-        raise ScenarioError(f"{where}.fault_until: must be later than fault_from")
+    fault_from, fault_until = _fault_window(raw, where)
     return Network(
         difficulty=_get(raw, where, "difficulty", _as_positive_number),
         hashrate_ehs=_get(raw, where, "hashrate_ehs", _as_positive_number),
@@ -409,6 +394,14 @@ def _parse_network(raw: Any, where: str) -> Network:
         fault_from=fault_from,
         fault_until=fault_until,
     )
+
+
+def _fault_window(raw: Mapping[str, Any], where: str) -> tuple[int | None, int | None]:
+    fault_from = _opt_or_none(raw, where, "fault_from", _as_timestamp)
+    fault_until = _opt_or_none(raw, where, "fault_until", _as_timestamp)
+    if fault_from is not None and fault_until is not None and fault_until <= fault_from:
+        raise ScenarioError(f"{where}.fault_until: must be later than fault_from")
+    return fault_from, fault_until
 
 
 def _parse_worker(raw: Mapping[str, Any], where: str, history_ts: int) -> Worker:
@@ -481,10 +474,7 @@ def _parse_miner(raw: Mapping[str, Any], where: str, accounts: tuple[Account, ..
         if offline_from is not None:
             raise ScenarioError(f"{where}.offline_from: give either online = false or offline_from, not both")
         offline_from = history_ts
-    fault_from = _opt_or_none(raw, where, "fault_from", _as_timestamp)
-    fault_until = _opt_or_none(raw, where, "fault_until", _as_timestamp)
-    if fault_from is not None and fault_until is not None and fault_until <= fault_from:
-        raise ScenarioError(f"{where}.fault_until: must be later than fault_from")
+    fault_from, fault_until = _fault_window(raw, where)
     dialect = cast(Dialect, _get(raw, where, "dialect", _choice(DIALECTS)))
     common: dict[str, Any] = {
         "group_id": _get(raw, where, "group_id", _as_name),

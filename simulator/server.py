@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import math
 import signal
@@ -19,6 +18,7 @@ from types import FrameType, TracebackType
 from typing import cast
 from urllib.parse import parse_qsl, urlsplit
 
+from simulator.loopback import require_loopback
 from simulator.miners.fleet import MinerFleet
 from simulator.mutations import MUTATIONS, SHAPES, mutate_response
 from simulator.network import NetworkApi, network_apis
@@ -182,7 +182,7 @@ class SimulatorServer:
         allow_external: bool = False,
     ) -> None:
         if not allow_external:
-            _require_loopback(host)
+            require_loopback(host, "simulator")
         self.scenario = scenario
         self._clock = clock
         self._hang_seconds = scenario.hang_seconds if hang_seconds is None else hang_seconds
@@ -386,14 +386,3 @@ def run(scenario_path: Path, host: str, port: int, *, allow_external: bool = Fal
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _require_loopback(host: str) -> None:
-    if host == "localhost":
-        return
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"simulator host must be a loopback IPv4 address, got {host!r}") from None
-    if address.version != 4 or not address.is_loopback:
-        raise ValueError(f"simulator host must be a loopback IPv4 address, got {host!r}")

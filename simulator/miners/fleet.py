@@ -10,7 +10,6 @@ own short-lived daemon thread, so a `hang` or `latency` on one miner never delay
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import math
 import selectors
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+from simulator.loopback import require_loopback
 from simulator.miners import dialects
 from simulator.miners.truth import miner_truth, start_ts
 from simulator.scenario import MINER_FAULTS, Fault, Miner, Scenario
@@ -60,7 +60,7 @@ class MinerFleet:
     ) -> None:
         """Bind every miner's port now (`base_port` 0: free ephemeral ports; N: N, N+1, ... in scenario order)."""
         if not allow_external:
-            _require_loopback(host)
+            require_loopback(host, "miner fleet")
         self.scenario = scenario
         self._host = "127.0.0.1" if host == "localhost" else host
         self._clock = clock
@@ -315,14 +315,3 @@ class MinerFleet:
         with contextlib.suppress(OSError):
             while connection.recv(4096):
                 pass
-
-
-def _require_loopback(host: str) -> None:
-    if host == "localhost":
-        return
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"miner fleet host must be a loopback IPv4 address, got {host!r}") from None
-    if address.version != 4 or not address.is_loopback:
-        raise ValueError(f"miner fleet host must be a loopback IPv4 address, got {host!r}")

@@ -12,6 +12,18 @@ from collector.runner import PollResult
 from collector.sinks.influx import V1Transport
 
 LOG = logging.getLogger("test")
+# The failure kind each simulated fault must be counted as (wrong_types / missing_fields may also give a
+# partial poll that writes only true values: tests/scenario/test_faults_against_truth.py).
+FAULT_KINDS = {
+    "auth": "auth",
+    "server_error": "server_error",
+    "rate_limit": "rate_limited",
+    "malformed": "bad_response",
+    "hang": "timeout",
+    "latency": "timeout",
+    "refused": "unreachable",
+    "truncated": "bad_response",
+}
 
 
 def poll_once(config: AppConfig, now: int) -> list[PollResult]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from demo_config import ROOT, copy_demo_config
-from scenario_support import poll_once, problems, rows
+from scenario_support import FAULT_KINDS, poll_once, problems, rows
 
 from collector.adapters.registry import source_registry
 from collector.config import AppConfig, load_config
@@ -146,18 +146,6 @@ def test_a_second_poll_overwrites_instead_of_duplicating(demo_config: AppConfig,
     assert _poll_once(demo_config, NOW) == []
 
     assert {m: rows(influx_db, count.format(m)) for m in ("pool_earning", "pool_payout")} == before
-
-
-FAULT_KINDS = {
-    "auth": "auth",
-    "server_error": "server_error",
-    "rate_limit": "rate_limited",
-    "malformed": "bad_response",
-    "hang": "timeout",
-    "latency": "timeout",
-    "refused": "unreachable",
-    "truncated": "bad_response",
-}
 
 
 def test_each_faulty_account_is_counted_by_kind_and_never_written_as_zero(

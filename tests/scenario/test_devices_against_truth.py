@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from unit.support import Point, parse_line
+from scenario_support import FAULT_KINDS
+from unit.support import Point, field_value, parse_line
 
 from collector.adapters.registry import source_registry
 from collector.app import Collector, build_collector, collect_once
@@ -25,7 +26,7 @@ from simulator.configgen import write_config
 from simulator.miners.fleet import MinerFleet
 from simulator.miners.truth import MinerTruth, miner_truth
 from simulator.network.mempool import network_truth
-from simulator.scenario import Scenario, load_scenario
+from simulator.scenario import MINER_FAULTS, Scenario, load_scenario
 from simulator.server import SimulatorServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,22 +42,8 @@ WINDOW = {
 }
 # The dialects print GH/s or MH/s with two decimals, or full floats: half a unit of the last printed digit.
 TOLERANCE_HS = {"antminer": 0.005e9, "braiins_os": 1.0, "whatsminer": 0.005e6, "avalon": 0.005e6}
-FAULT_KINDS = {
-    "hang": "timeout",
-    "latency": "timeout",
-    "refused": "unreachable",
-    "malformed": "bad_response",
-    "truncated": "bad_response",
-    "wrong_types": "bad_response",
-    "missing_fields": "bad_response",
-}
-
-
-def typed(value: str) -> float | int | str:
-    """A field value as written (`1.5`, `3i`, `"text"`) as the Python value it stands for."""
-    if value.startswith('"'):
-        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    return int(value[:-1]) if value.endswith("i") else float(value)
+# Miners and mempool answer every fault strictly: a wrong-typed or missing figure fails the poll.
+STRICT_FAULT_KINDS = {**FAULT_KINDS, "wrong_types": "bad_response", "missing_fields": "bad_response"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +85,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         results = {result.key: result for result in collect_once(collector)}
         points = [parse_line(line) for line in sink.lines]
         for point in points:
-            point.fields.update({key: typed(value) for key, value in point.fields.items()})
+            point.fields.update({key: field_value(value) for key, value in point.fields.items()})
         yield Run(scenario, results, points, collector)
 
 
@@ -165,10 +152,10 @@ def test_a_linked_miner_mines_on_its_pool_worker(run: Run) -> None:
 
 def test_each_faulty_miner_is_a_counted_failure_of_its_kind_with_no_device_point(run: Run) -> None:
     faulty = [m for m in run.scenario.miners if m.fault_at(NOW) is not None]
-    assert {m.fault_at(NOW) for m in faulty} == set(FAULT_KINDS)
+    assert {m.fault_at(NOW) for m in faulty} == set(MINER_FAULTS)
     for miner in faulty:
         result = run.results[f"{miner.group_id}/cgminer/{miner.name}"]
-        assert (result.success, result.error_kind) == (False, FAULT_KINDS[str(miner.fault_at(NOW))]), miner.name
+        assert (result.success, result.error_kind) == (False, STRICT_FAULT_KINDS[str(miner.fault_at(NOW))]), miner.name
         assert device_points(run, miner.name) == [], f"{miner.name}: a point from a failed poll"
         [health] = [p for p in run.points if p.measurement == "source_health" and p.tags["target"] == miner.name]
         assert (health.fields["success"], health.fields["error_kind"]) == (0, result.error_kind)
@@ -204,20 +191,7 @@ def test_the_network_point_equals_the_simulated_chain(run: Run) -> None:
     assert run.results["network/mempool/BTC"].success
 
 
-NETWORK_FAULT_KINDS = {
-    "auth": "auth",
-    "server_error": "server_error",
-    "rate_limit": "rate_limited",
-    "malformed": "bad_response",
-    "hang": "timeout",
-    "refused": "unreachable",
-    "truncated": "bad_response",
-    "wrong_types": "bad_response",
-    "missing_fields": "bad_response",
-}
-
-
-@pytest.mark.parametrize("fault", sorted(NETWORK_FAULT_KINDS))
+@pytest.mark.parametrize("fault", sorted(set(STRICT_FAULT_KINDS) - {"latency"}))
 def test_each_mempool_fault_is_a_counted_failure_with_no_network_point(fault: str, tmp_path: Path) -> None:
     scenario = dataclasses.replace(load_scenario(ROOT / "simulator/scenarios/demo.toml"), hang_seconds=3.0)
     with SimulatorServer(scenario, clock=lambda: NOW) as server:
@@ -236,6 +210,6 @@ def test_each_mempool_fault_is_a_counted_failure_with_no_network_point(fault: st
         [network] = collector.networks
         result = collector.runner.poll(network)
     points = [parse_line(line) for line in sink.lines]
-    assert (result.success, result.error_kind) == (False, NETWORK_FAULT_KINDS[fault]), result.message
+    assert (result.success, result.error_kind) == (False, STRICT_FAULT_KINDS[fault]), result.message
     assert [p.measurement for p in points] == ["source_health"], "no network point from a failed poll"
     assert points[0].tags == {"kind": "mempool", "target": "BTC"}

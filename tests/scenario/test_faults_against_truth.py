@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from demo_config import ROOT
+from scenario_support import FAULT_KINDS
+from unit.support import Point, parse_line
 
 from collector.adapters.registry import source_registry
 from collector.app import build_collector, collect_once
@@ -41,66 +43,6 @@ POLL_TIMEOUT_S = 1.0  # shorter than HANG_S: a hanging pool is a timeout
 SHORT_TIMEOUT_S = 0.2  # shorter than LATENCY_S: a slow pool is a timeout
 LONG_TIMEOUT_S = 8.0  # longer than every request of a poll at LATENCY_S each: a slow pool still answers
 PERMISSIVE = ("wrong_types", "missing_fields")  # bad_response, or a poll that writes only true values
-EXPECTED_KIND: dict[Fault, str] = {
-    "auth": "auth",
-    "server_error": "server_error",
-    "rate_limit": "rate_limited",
-    "malformed": "bad_response",
-    "hang": "timeout",
-    "latency": "timeout",
-    "refused": "unreachable",
-    "truncated": "bad_response",
-}
-
-
-# --- line protocol, read back (the subset the collector writes) ---
-
-
-@dataclass(frozen=True)
-class Point:
-    """One line: measurement, tags, fields as rendered (`1.5`, `3i`, `"text"`), timestamp."""
-
-    measurement: str
-    tags: dict[str, str]
-    fields: dict[str, str]
-    timestamp: int
-
-    @property
-    def series(self) -> tuple[str, tuple[tuple[str, str], ...], int]:
-        return self.measurement, tuple(sorted(self.tags.items())), self.timestamp
-
-
-def _split(text: str, separator: str, *, quotes: bool) -> list[str]:
-    """Split on `separator` where it is neither backslash-escaped nor (with `quotes`) inside a string."""
-    parts, current, escaped, quoted = [], "", False, False
-    for char in text:
-        if escaped:
-            current, escaped = current + char, False
-        elif char == "\\":
-            current, escaped = current + char, True
-        elif quotes and char == '"':
-            current, quoted = current + char, not quoted
-        elif char == separator and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts
-
-
-def _unescape(text: str) -> str:
-    for special in (",", "=", " "):
-        text = text.replace("\\" + special, special)
-    return text
-
-
-def parse_line(line: str) -> Point:
-    series, fields_text, timestamp = _split(line, " ", quotes=True)
-    measurement, *tag_parts = _split(series, ",", quotes=False)
-    tags = dict(tuple(_unescape(p) for p in _split(part, "=", quotes=False)) for part in tag_parts)
-    fields = dict(part.split("=", 1) for part in _split(fields_text, ",", quotes=True))
-    return Point(_unescape(measurement), tags, fields, int(timestamp))
 
 
 # --- polling ---
@@ -201,12 +143,16 @@ def _pool_points(points: list[Point]) -> list[Point]:
     return [p for p in points if p.measurement.startswith("pool_")]
 
 
+def _series(point: Point) -> tuple[str, tuple[tuple[str, str], ...], int]:
+    return point.measurement, tuple(sorted(point.tags.items())), point.timestamp
+
+
 def _made_up(points: list[Point], truth: list[Point]) -> list[str]:
     """Each field of `points` that the healthy poll did not write with the same value for the same series."""
-    expected = {p.series: p.fields for p in truth}
+    expected = {_series(p): p.fields for p in truth}
     wrong = []
     for point in points:
-        fields = expected.get(point.series)
+        fields = expected.get(_series(point))
         if fields is None:
             wrong.append(f"{point.measurement} {point.tags} @{point.timestamp}: a point the healthy poll lacks")
             continue
@@ -219,7 +165,7 @@ def _made_up(points: list[Point], truth: list[Point]) -> list[str]:
 
 
 def _contents(points: list[Point]) -> set[tuple[object, ...]]:
-    return {(p.series, tuple(sorted(p.fields.items()))) for p in points}
+    return {(_series(p), tuple(sorted(p.fields.items()))) for p in points}
 
 
 def _assert_failed_as(poll: Poll, account_id: str, kind: str) -> None:
@@ -248,7 +194,7 @@ def test_fault_is_counted_by_kind_and_writes_no_made_up_value(outcomes: Outcomes
     result = poll.results[account_id]
     assert result.error_kind != "internal", f"the collector crashed: {result.message}"
     if fault not in PERMISSIVE:
-        _assert_failed_as(poll, account_id, EXPECTED_KIND[fault])
+        _assert_failed_as(poll, account_id, FAULT_KINDS[fault])
         return
     if not result.success:
         _assert_failed_as(poll, account_id, "bad_response")

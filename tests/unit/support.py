@@ -215,6 +215,14 @@ def parse_line(line: str) -> Point:
     )
 
 
+def field_value(rendered: str) -> float | int | str:
+    """The value a rendered field stands for: `1.5` -> 1.5, `3i` -> 3, `"a \\"b\\""` -> 'a "b"'."""
+    kind = field_type(rendered)
+    if kind is str:
+        return rendered[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return int(rendered[:-1]) if kind is int else float(rendered)
+
+
 def field_type(rendered: str) -> type:
     """The type InfluxDB gives a rendered field value: int (`3i`), str (`"x"`) or float (anything numeric)."""
     if rendered.startswith('"'):
