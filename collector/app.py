@@ -25,12 +25,13 @@ from collector.errors import StorageError
 from collector.group_facts import group_fact_lines
 from collector.ratelimit import BudgetBook
 from collector.redact import Redactor
-from collector.runner import DeviceTarget, NetworkTarget, PollResult, PoolTarget, Runner, Target
+from collector.runner import PollResult, Runner
 from collector.scheduler import Scheduler
 from collector.sinks.base import Sink
 from collector.sinks.buffered import InfluxSink
 from collector.sinks.influx import V1Transport, V2Transport
 from collector.state import StateStore
+from collector.targets import DeviceTarget, NetworkTarget, PoolTarget, Target
 
 T = TypeVar("T")
 USER_AGENT = "minewatch/0.1 (+https://github.com/minewatch)"

@@ -38,9 +38,10 @@ from collector.adapters.http import HttpClient
 from collector.adapters.registry import source_registry
 from collector.config import Group, GroupFile, PoolAccount
 from collector.redact import Redactor
-from collector.runner import NetworkTarget, PollResult, PoolTarget, Runner
+from collector.runner import PollResult, Runner
 from collector.sinks.base import MemorySink
 from collector.state import StateStore
+from collector.targets import NetworkTarget, PoolTarget
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("MINEWATCH_REGEN_GOLDEN") == "1"

@@ -35,9 +35,10 @@ from collector.devices.base import DeviceContext
 from collector.devices.cgminer.adapter import CgminerFleetSettings, CgminerSource
 from collector.devices.cgminer.client import MinerRpc
 from collector.devices.cgminer.parse import decode
-from collector.runner import DeviceTarget, Runner
+from collector.runner import Runner
 from collector.sinks.base import MemorySink
 from collector.state import StateStore
+from collector.targets import DeviceTarget
 
 GOLDEN = Path(__file__).parent / "golden" / "cgminer"
 REGEN = os.environ.get("MINEWATCH_REGEN_GOLDEN") == "1"

@@ -17,10 +17,11 @@ from collector.errors import AuthFailed, BadResponse, NoData, RateLimited, Sourc
 from collector.models import Payout, PoolAccountSnapshot, SectionIssue, WorkerStats
 from collector.ratelimit import RateBudget
 from collector.redact import Redactor
-from collector.runner import PollResult, PoolTarget, Runner
+from collector.runner import PollResult, Runner
 from collector.secrets import WithSecrets
 from collector.sinks.base import MemorySink
 from collector.state import StateStore
+from collector.targets import PoolTarget
 from unit.support import Point, parse_line
 
 INTERVAL = 60.0
