@@ -353,7 +353,7 @@ def run_scheduled(
     # timeout, so a dead miner costs one thread for one timeout and never delays the others.
     device_pool = ThreadPoolExecutor(max_workers=schedule.device_workers, thread_name_prefix="device")
     for fleet in collector.fleets:
-        scheduler.add(fleet.key, _bind(_poll_fleet, (collector.runner, device_pool, fleet)))
+        scheduler.add(fleet.key, _bind(poll_fleet, (collector.runner, device_pool, fleet)))
     for group in collector.groups:
         scheduler.add(f"{group.id}/facts", _bind(collector.write_group_facts, group))
     scheduler.start()
@@ -371,7 +371,8 @@ def run_scheduled(
     return scheduler
 
 
-def _poll_fleet(job: tuple[Runner, ThreadPoolExecutor, FleetTargets]) -> None:
+def poll_fleet(job: tuple[Runner, ThreadPoolExecutor, FleetTargets]) -> None:
+    """The daemon's job for one fleet: every miner polled on the shared device threads, each within its timeout."""
     runner, device_pool, fleet = job
     for _ in device_pool.map(runner.poll, fleet.targets):
         pass

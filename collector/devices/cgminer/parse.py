@@ -27,6 +27,12 @@ DIALECTS: tuple[Dialect, ...] = ("antminer", "braiins_os", "whatsminer", "avalon
 GH = 1e9
 MH = 1e6
 
+_CHIP_TEMPERATURES = re.compile(r"temp_chip\d+")
+_BOARD_TEMPERATURES = re.compile(r"temp_pcb\d+")
+_OLD_CHIP_TEMPERATURES = re.compile(r"temp2_\d+")
+_OLD_BOARD_TEMPERATURES = re.compile(r"temp\d+")
+_ANTMINER_FAN = re.compile(r"fan\d+")
+_AVALON_FAN = re.compile(r"Fan\d+")
 _BRACKET_PAIR = re.compile(r"([A-Za-z][A-Za-z0-9_ ]*?)\[([^\[\]]*)\]")
 
 
@@ -262,14 +268,14 @@ def _antminer_temperature(stats: Payload) -> float | None:
     where = "stats.STATS[1]"
     # Per-chain sensor strings "inlet-inlet-outlet-outlet" on S19 and later; "0-0-0-0" is an absent chain.
     sensors: list[float] = []
-    for prefix in ("temp_chip", "temp_pcb"):
-        for key in sorted(k for k in stats if re.fullmatch(prefix + r"\d+", k)):
+    for pattern in (_CHIP_TEMPERATURES, _BOARD_TEMPERATURES):
+        for key in sorted(k for k in stats if pattern.fullmatch(k)):
             sensors.extend(_dash_temperatures(stats[key], f"{where}.{key}"))
         if sensors:
             return max(sensors)
     # Older firmware: chip `temp2_N` and board `tempN` numbers; 0 is an empty slot.
-    for pattern in (r"temp2_\d+", r"temp\d+"):
-        values = [number(stats, k, where) for k in stats if re.fullmatch(pattern, k)]
+    for pattern in (_OLD_CHIP_TEMPERATURES, _OLD_BOARD_TEMPERATURES):
+        values = [number(stats, k, where) for k in stats if pattern.fullmatch(k)]
         present = [v for v in values if v]
         if present:
             return max(present)
@@ -293,7 +299,7 @@ def _dash_temperatures(value: Any, where: str) -> list[float]:
 def _antminer_fans(stats: Payload) -> int | None:
     where = "stats.STATS[1]"
     # Slots are numbered from 1, 3 or 5 depending on the model (reference §9.6).
-    return _fan_minimum([integer(stats, k, where) for k in stats if re.fullmatch(r"fan\d+", k)])
+    return _fan_minimum([integer(stats, k, where) for k in stats if _ANTMINER_FAN.fullmatch(k)])
 
 
 def braiins_readings(
@@ -342,7 +348,7 @@ def avalon_readings(summary: Payload | None, module: Mapping[str, str] | None) -
             hashrate = _hashrate(module, where, (("GHSavg", GH, 0), ("GHSspd", GH, 0), ("GHSmm", GH, 0)), uptime)
         # `TMax` is the hottest chip; `Temp` is the intake air, not a reading of the machine.
         temp = number(module, "TMax", where)
-        fan = _fan_minimum([integer(module, k, where) for k in module if re.fullmatch(r"Fan\d+", k)])
+        fan = _fan_minimum([integer(module, k, where) for k in module if _AVALON_FAN.fullmatch(k)])
         power = number(module, "WALLPOWER", where)
     return Readings(hashrate, power, temp, fan, uptime)
 

@@ -1,0 +1,100 @@
+"""What the rules read and what they return: a group's latest observations in, findings out.
+
+A rule is a pure function of a `GroupView` (the permit in force, the latest snapshots and their ages, a short
+history of group totals, the clock) returning `Finding`s: ok, violation or unknown, each with its value, its
+limit and evidence a person can read. A rule that lacks data says `unknown`, never ok and never violation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from collector.config import Ban, Group, PermitVersion, PoolAccount
+from collector.models import DeviceSnapshot, PoolAccountSnapshot
+
+Status = Literal["ok", "violation", "unknown"]
+Severity = Literal["critical", "warning", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule's verdict on one subject of a group at one moment.
+
+    `subject` names what the finding is about inside the group ("" for the group as a whole, else an account
+    id, a device name, a site id or an address); (group_id, rule, subject) is the alert's identity.
+    `operational` marks the rules beside the permit (workers offline, hashrate drop).
+    """
+
+    group_id: str
+    rule: str
+    subject: str
+    status: Status
+    severity: Severity
+    value: float | str | None
+    limit: float | str | None
+    evidence: str
+    permit_version: str | None
+    operational: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The alert identity: (group_id, rule, subject)."""
+        return (self.group_id, self.rule, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """A pool account and its last good snapshot (None: never polled successfully), `age_s` old."""
+
+    account: PoolAccount
+    last: PoolAccountSnapshot | None
+    age_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """A miner of one of the group's fleets and its last good snapshot, `age_s` old."""
+
+    name: str
+    site: str
+    fleet: str
+    last: DeviceSnapshot | None
+    age_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSample:
+    """The group's totals at one poll round, for rules over a rolling window (None: not known then).
+
+    `pool_permitted_hs` counts accounts on pools the permit lists; `pool_total_hs` every account;
+    `device_hs` every miner that answered; `power_w` the miners that report power.
+    """
+
+    at: float
+    pool_permitted_hs: float | None
+    pool_total_hs: float | None
+    device_hs: float | None
+    power_w: float | None
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """Everything the rules may look at for one group at `now` (unix seconds)."""
+
+    group: Group
+    bans: tuple[Ban, ...]
+    now: float
+    accounts: tuple[AccountView, ...]
+    devices: tuple[DeviceView, ...]
+    history: tuple[GroupSample, ...] = ()  # oldest first
+
+    @property
+    def moment(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+    @property
+    def permit(self) -> PermitVersion | None:
+        """The permit version in force at `now` (judged by the calendar day in the group's zone)."""
+        return self.group.permit_at(self.moment)
