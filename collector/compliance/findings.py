@@ -98,3 +98,20 @@ class GroupView:
     def permit(self) -> PermitVersion | None:
         """The permit version in force at `now` (judged by the calendar day in the group's zone)."""
         return self.group.permit_at(self.moment)
+
+
+AlertState = Literal["pending", "firing", "resolved", "excused"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """A change in one alert's life: what the alert book hands to delivery and to the `violation` points.
+
+    `finding` is the finding behind it (for `resolved`, the last violating one); `started_at` is when the
+    violation was first seen (the start of `pending`), `at` when this change happened (unix seconds).
+    """
+
+    finding: Finding
+    state: AlertState
+    at: float
+    started_at: float
