@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -141,6 +142,54 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     return EXIT_OK
 
 
+def cmd_alerts(args: argparse.Namespace, redactor: Redactor) -> int:
+    from collector.compliance.alerts import StateFileError, read_state, state_file_path
+
+    config = _load(args.config, redactor, sys.stderr)
+    if config is None:
+        return EXIT_USAGE
+    path = state_file_path(config)
+    try:
+        open_alerts, resolved = read_state(path)
+    except FileNotFoundError:
+        print(f"no alerts recorded yet ({path})")
+        return EXIT_OK
+    except StateFileError as exc:
+        print(f"minewatch: {path}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    records = sorted(open_alerts, key=lambda r: (r.state != "firing", r.state != "pending", r.key))
+    if args.active:
+        records = [r for r in records if r.active]
+    else:
+        records += sorted(resolved, key=lambda r: r.since, reverse=True)
+    if not records:
+        print("no active alerts" if args.active else "no alerts recorded yet")
+        return EXIT_OK
+    header = ("GROUP", "RULE", "SUBJECT", "STATE", "SINCE (UTC)", "VALUE / LIMIT", "EVIDENCE")
+    rows = [
+        (
+            r.finding.group_id,
+            r.finding.rule,
+            r.finding.subject or "-",
+            r.state if r.excuse is None else f"{r.state} ({r.excuse})",
+            datetime.fromtimestamp(r.since, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            f"{_quantity(r.finding.value)} / {_quantity(r.finding.limit)}",
+            redactor(r.finding.evidence.replace("\n", " ")),
+        )
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    return EXIT_OK
+
+
+def _quantity(value: float | str | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, float | int) and not isinstance(value, bool) else str(value)
+
+
 def cmd_simulate(args: argparse.Namespace, redactor: Redactor) -> int:
     from simulator.scenario import ScenarioError
     from simulator.server import run
@@ -183,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--print", action="store_true", help="print line protocol to stdout instead of writing")
     collect.add_argument("--group", help="only this group id")
     collect.set_defaults(func=cmd_collect)
+    alerts = with_config(sub.add_parser("alerts", help="list the alerts the collector has recorded"))
+    alerts.add_argument("--active", action="store_true", help="only pending and firing alerts")
+    alerts.set_defaults(func=cmd_alerts)
     simulate = sub.add_parser("simulate", help="serve simulated pool APIs on loopback")
     simulate.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario file (default: the demo's)")
     simulate.add_argument("--listen", default="127.0.0.1:18400", help="HOST:PORT (default 127.0.0.1:18400)")

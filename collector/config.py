@@ -29,6 +29,7 @@ from pydantic import (
 from collector.adapters.base import HttpUrl, PoolSourceSettings
 from collector.adapters.registry import SourceRegistry
 from collector.addresses import is_valid_btc_address, normalize_address
+from collector.compliance.settings import RuleSettings
 from collector.devices.cgminer.adapter import CgminerFleetSettings
 from collector.errors import ConfigError
 from collector.redact import Redactor
@@ -164,6 +165,35 @@ class NetworkFeedCommon(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+RuleName = Annotated[str, Field(pattern=_SLUG)]
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class AlertingConfig(Strict):
+    """The alert lifecycle (`collector.compliance.alerts`): hold and keep-firing times, re-sends, where state lives.
+
+    `hold_s`: how long a rule must keep violating before its alert fires (0: at once).
+    `keep_firing_s`: how long a firing alert's rule must keep saying ok before the alert resolves (0: at once).
+    Both have per-rule overrides keyed by rule name. `resend_s`: how often a firing alert is re-sent.
+    `state_file` is relative to the main file; give each `--shard` replica its own.
+    """
+
+    state_file: str = Field("state/alerts.json", min_length=1)
+    hold_s: Seconds = 0.0
+    hold_s_by_rule: dict[RuleName, Seconds] = {}
+    keep_firing_s: Seconds = 0.0
+    keep_firing_s_by_rule: dict[RuleName, Seconds] = {}
+    resend_s: float = Field(60.0, ge=1)
+
+    def hold_for(self, rule: str) -> float:
+        """The hold time of `rule`: its override, else the default."""
+        return self.hold_s_by_rule.get(rule, self.hold_s)
+
+    def keep_firing_for(self, rule: str) -> float:
+        """The keep-firing time of `rule`: its override, else the default."""
+        return self.keep_firing_s_by_rule.get(rule, self.keep_firing_s)
+
+
 class MainConfig(Strict):
     """The main file: storage, schedule, where the registry lives, per-pool budget overrides, chain feeds."""
 
@@ -172,6 +202,8 @@ class MainConfig(Strict):
     registry: RegistryConfig = RegistryConfig()
     rate_budgets: dict[str, RateBudgetOverride] = {}
     network: list[NetworkFeedCommon] = []
+    alerting: AlertingConfig = AlertingConfig()
+    compliance: RuleSettings = RuleSettings()
 
 
 # --- group files -----------------------------------------------------------------------------------------
@@ -210,6 +242,28 @@ class BlackoutWindow(Strict):
 
     @model_validator(mode="after")
     def _local_and_ordered(self) -> BlackoutWindow:
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("write start and end in the site's local time, without an offset")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Notice(Strict):
+    """A maintenance or curtailment notice: findings inside it are recorded as excused, never notified.
+
+    `start`/`end` are in the site's local time without an offset (the group's zone for a finding with no
+    known site); `sites` empty means every site of the group, `rules` empty means every rule.
+    """
+
+    start: datetime
+    end: datetime
+    sites: list[str] = []
+    reason: str = Field(min_length=1)
+    rules: list[RuleName] = []
+
+    @model_validator(mode="after")
+    def _local_and_ordered(self) -> Notice:
         if self.start.tzinfo is not None or self.end.tzinfo is not None:
             raise ValueError("write start and end in the site's local time, without an offset")
         if self.end <= self.start:
@@ -288,6 +342,7 @@ class GroupFile(Strict):
     pool_accounts: list[PoolAccountCommon] = []
     miner_fleets: list[MinerFleetCommon] = []
     permits: list[PermitVersion] = Field(min_length=1)
+    notices: list[Notice] = []
 
 
 @dataclass(frozen=True)
@@ -616,6 +671,10 @@ def _load_group(
             accounts.append(PoolAccount(spec.id, account.id, account.kind, account.site, account.coin, settings))
     fleets = _miner_fleets(spec, path, sources, site_ids, errors)
     _check_permits(spec, sources, where, site_ids, errors)
+    for i, notice in enumerate(spec.notices):
+        for site in notice.sites:
+            if site not in site_ids:
+                errors.append(ConfigError(where, f"notices[{i}].sites", f"undefined site {site!r}"))
     if len(errors) > before:
         return None
     return Group(spec=spec, accounts=tuple(accounts), source_file=path, fleets=fleets)

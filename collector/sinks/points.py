@@ -7,11 +7,16 @@ Tests hold every builder's output to it, and every name to the InfluxQL keyword 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from collector.models import DeviceSnapshot, NetworkSnapshot, PoolAccountSnapshot
 from collector.sinks.lineprotocol import build_line, line, series_key, tag_pair
+
+if TYPE_CHECKING:  # the compliance model pulls in the whole config; the sink only needs the type
+    from collector.compliance.findings import AlertEvent
 
 NS_PER_S = 1_000_000_000
 
@@ -26,6 +31,7 @@ NETWORK = "network"
 PERMIT = "permit"
 SITE = "site"
 SOURCE_HEALTH = "source_health"
+VIOLATION = "violation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,11 @@ CATALOGUE: dict[str, Measurement] = {
             {"max_hashrate_hs": float, "max_power_w": float, "valid": int},
         ),
         Measurement(SITE, ("group_id", "site", "region"), {"capacity_w": float, "blackout": int, "banned": int}),
+        Measurement(
+            VIOLATION,
+            ("group_id", "rule", "severity"),
+            {"state": str, "value": float, "threshold": float, "subject": str, "message": str},
+        ),
         Measurement(
             SOURCE_HEALTH,
             ("group_id", "kind", "target"),
@@ -306,4 +317,46 @@ def source_health_line(
             "error_kind": error_kind,
         },
         seconds_ns(at),
+    )
+
+
+def _measured(value: float | str | None) -> float | None:
+    """A finding's value or limit as a float field, or None when it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def violation_line(event: AlertEvent, *, note: str | None = None) -> str:
+    """One alert transition as a `violation` point (state pending, firing, resolved or excused).
+
+    A value or limit that is not a number (a pool name, an address) cannot go into the float fields, so it is
+    appended to the message instead. `note` (an excuse's reason, say) is appended too. The time is the
+    transition's second plus a sub-second offset derived from the alert and the transition: the series is
+    (group_id, rule, severity), so two subjects changing in one second must not overwrite each other, while a
+    replay of the same transition lands on the same timestamp.
+    """
+    finding = event.finding
+    value, threshold = _measured(finding.value), _measured(finding.limit)
+    extras = [
+        f"{name}: {raw}"
+        for name, raw, number in (("value", finding.value, value), ("limit", finding.limit, threshold))
+        if raw is not None and number is None
+    ]
+    if note:
+        extras.append(note)
+    message = finding.evidence + (f" ({'; '.join(extras)})" if extras else "")
+    event_id = f"{finding.group_id}\x1f{finding.rule}\x1f{finding.subject}\x1f{event.state}\x1f{event.started_at!r}"
+    return build_line(
+        VIOLATION,
+        {"group_id": finding.group_id, "rule": finding.rule, "severity": finding.severity},
+        {
+            "state": event.state,
+            "value": value,
+            "threshold": threshold,
+            "subject": finding.subject,
+            "message": message,
+        },
+        event_time_ns(int(event.at), event_id),
     )

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from collector.compliance.findings import AlertEvent, Finding
 from collector.models import (
     DevicePool,
     DeviceSnapshot,
@@ -31,6 +32,7 @@ from collector.sinks.points import (
     pool_account_lines,
     site_line,
     source_health_line,
+    violation_line,
 )
 from unit.support import REPO, field_type, parse_line
 
@@ -94,6 +96,7 @@ def test_the_catalogue_keeps_design_md_tag_sets() -> None:
         "device": {"group_id", "site", "device", "model"},
         "device_pool": {"group_id", "site", "device", "slot"},
         "network": {"coin"},
+        "violation": {"group_id", "rule", "severity"},
     }
     assert {name: set(m.tags) for name, m in CATALOGUE.items() if name in expected} == expected
 
@@ -176,7 +179,14 @@ def _every_builder_line() -> list[str]:
             error_kind="unreachable",
             at=NOW,
         ),
+        violation_line(AlertEvent(_finding(value=2.5e15, limit=1.2e15), "firing", NOW, NOW - 300)),
+        violation_line(AlertEvent(_finding(value="f2pool", limit="braiins, emcd"), "resolved", NOW, NOW - 60)),
     ]
+
+
+def _finding(*, value: float | str, limit: float | str) -> Finding:
+    evidence = "2.5 PH/s > 1.2 PH/s"
+    return Finding("g1", "hashrate_quota", "acc", "violation", "critical", value, limit, evidence, "2026-08")
 
 
 @pytest.mark.parametrize("line", _every_builder_line())
