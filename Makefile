@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the tests start: influxd (storage) and victoria-metrics (a real /api/v2/write peer).
+# Debian packages the tests start: influxd (storage), victoria-metrics (a real /api/v2/write peer) and
+# prometheus-alertmanager (receives our alerts).
 system-deps:
-	@scripts/ensure-debian-packages influxdb victoria-metrics
+	@scripts/ensure-debian-packages influxdb victoria-metrics prometheus-alertmanager
 
 test: system-deps venv
 	$(BIN)/ruff check .

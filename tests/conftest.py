@@ -1,4 +1,4 @@
-"""Shared fixtures: real influxd and victoria-metrics servers (see tests/servers.py)."""
+"""Shared fixtures: real influxd, victoria-metrics and Alertmanager servers (see tests/servers.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from typing import TypeVar
 import pytest
 
 # tests/ has no __init__.py, so pytest puts this directory on sys.path (as tests/simulator does for its helpers).
-from servers import InfluxdServer, MissingBinary, ServerFailed, VictoriaMetricsServer
+from servers import InfluxdServer, MissingBinary, ServerFailed, StubHTTPServer, VictoriaMetricsServer
 
 from collector.errors import StorageError
 from collector.sinks.influx import V1Transport, quote_ident
+from simulator.local_servers import AlertmanagerServer
 
-S = TypeVar("S", InfluxdServer, VictoriaMetricsServer)
+S = TypeVar("S", InfluxdServer, VictoriaMetricsServer, AlertmanagerServer)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,5 +82,32 @@ def influx_db(influxd: InfluxdServer, request: pytest.FixtureRequest) -> Iterato
 def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetricsServer]:
     """One victoria-metrics for the session (`.url`, `.export(selector)`)."""
     server = _started(lambda: VictoriaMetricsServer(tmp_path_factory.mktemp("victoria-metrics")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def alert_receiver() -> Iterator[StubHTTPServer]:
+    """The webhook the session Alertmanager notifies: it records every notification (`.requests`).
+
+    Tests share it: each one picks out its own alerts by a `group_id` no other test uses.
+    """
+    with StubHTTPServer() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def alertmanager(
+    tmp_path_factory: pytest.TempPathFactory, alert_receiver: StubHTTPServer
+) -> Iterator[AlertmanagerServer]:
+    """One real Alertmanager for the session, notifying `alert_receiver` at `/alertmanager` (1 s group waits).
+
+    Tests may `.stop()` and `.start()` it again (alerts are forgotten, silences kept).
+    """
+    server = _started(
+        lambda: AlertmanagerServer(
+            tmp_path_factory.mktemp("alertmanager"), webhook_url=alert_receiver.url + "/alertmanager"
+        )
+    )
     yield server
     server.stop()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from collector.compliance.findings import AlertEvent, Finding
 from collector.models import (
     DevicePool,
     DeviceSnapshot,
@@ -27,6 +28,7 @@ from collector.sinks.points import (
     pool_account_lines,
     site_line,
     source_health_line,
+    violation_line,
 )
 
 pytestmark = pytest.mark.integration
@@ -76,6 +78,10 @@ def _all_builder_lines() -> Iterator[str]:
     )
     yield from device_lines(device, DeviceTags("grp-1", "site-a", "rack 1,m=1"))
     yield from network_lines(NetworkSnapshot(AT, "BTC", difficulty=1.5e14, hashrate_hs=1.1e21, block_reward_sats=3))
+    finding = Finding(
+        "grp-1", "pool_whitelist", "acct 1", "violation", "critical", 1.5e14, 1e14, 'on "x", y', "2024-01"
+    )
+    yield violation_line(AlertEvent(finding, "firing", AT, AT - 60))
     yield permit_line("grp-1", "2024-01", max_hashrate_hs=2.0e15, max_power_w=3.5e6, valid=True, at=AT)
     yield site_line("grp-1", "site-a", "RU-IRK", capacity_w=4.0e6, blackout=False, banned=True, at=AT)
     yield source_health_line(
