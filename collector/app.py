@@ -18,6 +18,9 @@ from requests.adapters import HTTPAdapter
 from collector.adapters.base import SourceContext
 from collector.adapters.http import HttpClient
 from collector.adapters.registry import SourceRegistry
+from collector.compliance.alerts import AlertBook
+from collector.compliance.engine import ComplianceEngine, build_delivery
+from collector.compliance.observe import GroupObserver
 from collector.config import AppConfig, Group, InfluxConfig, MinerFleet, NetworkFeed
 from collector.devices.base import DeviceContext
 from collector.devices.cgminer.client import MinerRpc
@@ -321,15 +324,51 @@ def collect_once(collector: Collector) -> list[PollResult]:
         return [poll.result() for poll in polls]
 
 
+def build_compliance(
+    collector: Collector, *, redactor: Redactor, log: logging.Logger, grace_s: float | None = None
+) -> ComplianceEngine:
+    """The compliance engine over the collector's state: rules, the alert book (loaded from its file), delivery.
+
+    `grace_s` (default: one interval and one poll timeout) is how long after now it only observes.
+    """
+    config = collector.config
+    settings = config.main.compliance
+    book = AlertBook.from_config(config, log=log.getChild("alerts"))
+    book.load(collector.clock())
+    observer = GroupObserver(
+        collector.state,
+        collector.targets,
+        [target for fleet in collector.fleets for target in fleet.targets],
+        config.regions.bans,
+        # The longest rule window, and a round more, so a window is never cut short by the trimming.
+        history_s=max(settings.hashrate_window_s, settings.unaccounted_window_s, settings.drop_window_s)
+        + config.main.schedule.interval_s,
+        stale_after_s=settings.stale_after_s,
+    )
+    delivery = build_delivery(config.main.alerting, book, redactor=redactor, clock=collector.clock, log=log)
+    schedule = config.main.schedule
+    return ComplianceEngine(
+        observer,
+        settings,
+        book,
+        delivery,
+        collector.sink,
+        started_at=collector.clock(),
+        grace_s=schedule.interval_s + schedule.timeout_s if grace_s is None else grace_s,
+    )
+
+
 def run_scheduled(
     collector: Collector,
     *,
     log: logging.Logger,
     stop: threading.Event,
     setup_database: DatabaseSetup | None = None,
+    compliance: ComplianceEngine | None = None,
     shutdown_timeout_s: float = 20.0,
 ) -> Scheduler:
-    """Schedule every target and each group's facts; return once `stop` is set and the jobs have finished."""
+    """Schedule every target, each group's facts and compliance round; return once `stop` is set and the jobs
+    have finished."""
     schedule = collector.config.main.schedule
     scheduler = Scheduler(
         interval_s=schedule.interval_s,
@@ -356,6 +395,11 @@ def run_scheduled(
         scheduler.add(fleet.key, _bind(poll_fleet, (collector.runner, device_pool, fleet)))
     for group in collector.groups:
         scheduler.add(f"{group.id}/facts", _bind(collector.write_group_facts, group))
+    delivering = threading.Event()
+    if compliance is not None:
+        for group in collector.groups:
+            scheduler.add(f"{group.id}/compliance", _bind(_compliance_round, (compliance, group, collector.clock)))
+        threading.Thread(target=compliance.delivery.run, args=(delivering,), name="alert-delivery", daemon=True).start()
     scheduler.start()
     log.info("scheduled %d jobs every %g s", scheduler.job_count, schedule.interval_s)
     stop.wait()
@@ -364,11 +408,19 @@ def run_scheduled(
     def finish() -> None:
         scheduler.shutdown(wait=True)
         device_pool.shutdown(wait=True, cancel_futures=True)
+        delivering.set()
+        if compliance is not None:
+            compliance.delivery.flush()  # what the last rounds raised, once more before exiting
 
     finisher = threading.Thread(target=finish, daemon=True)
     finisher.start()
     finisher.join(shutdown_timeout_s)
     return scheduler
+
+
+def _compliance_round(job: tuple[ComplianceEngine, Group, Callable[[], float]]) -> None:
+    engine, group, clock = job
+    engine.evaluate(group, clock())
 
 
 def poll_fleet(job: tuple[Runner, ThreadPoolExecutor, FleetTargets]) -> None:

@@ -104,7 +104,7 @@ def cmd_collect(args: argparse.Namespace, redactor: Redactor) -> int:
 
 
 def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from collector.app import DatabaseSetup, build_collector, build_influx_sink, run_scheduled
+    from collector.app import DatabaseSetup, build_collector, build_compliance, build_influx_sink, run_scheduled
 
     try:
         shard = None if args.shard is None else parse_shard(args.shard)
@@ -135,7 +135,8 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
         collector.device_count,
         len(collector.networks),
     )
-    run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log))
+    compliance = build_compliance(collector, redactor=redactor, log=log)
+    run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log), compliance=compliance)
     flushed = sink.flush(timeout_s=10.0)
     sink.close()
     log.info("stopped%s", "" if flushed else " (some points were still buffered)")

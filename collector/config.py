@@ -175,10 +175,14 @@ class AlertingConfig(Strict):
     `hold_s`: how long a rule must keep violating before its alert fires (0: at once).
     `keep_firing_s`: how long a firing alert's rule must keep saying ok before the alert resolves (0: at once).
     Both have per-rule overrides keyed by rule name. `resend_s`: how often a firing alert is re-sent.
-    `state_file` is relative to the main file; give each `--shard` replica its own.
+    `state_file` is relative to the main file; give each `--shard` replica its own. Firing and resolved alerts
+    go to the log and to `alertmanager_url` (API v2) and `webhook_url` where set.
     """
 
     state_file: str = Field("state/alerts.json", min_length=1)
+    # Where firing and resolved alerts go, besides the log: Alertmanager's API v2 and/or a JSON webhook.
+    alertmanager_url: HttpUrl | None = None
+    webhook_url: HttpUrl | None = None
     hold_s: Seconds = 0.0
     hold_s_by_rule: dict[RuleName, Seconds] = {}
     keep_firing_s: Seconds = 0.0

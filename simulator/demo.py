@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from collector.adapters.registry import source_registry
+from collector.compliance.alerts import StateFileError, read_state, state_file_path
 from collector.config import AppConfig, load_config
 from collector.errors import StorageError
 from collector.redact import Redactor
@@ -73,6 +74,7 @@ def main() -> int:
         db = V1Transport(influxd.url, config.main.influxdb.database)
         if _wait_for_data(db, config, stop, deadline):
             print_summary(db, config)
+            print_alerts(config, stop, deadline)
             print_next_steps(influxd.url, config.main.influxdb.database)
         while not stop.wait(1.0):
             if collector.poll() is not None:
@@ -280,6 +282,30 @@ def _print_against_permit(
         print(f"  !! {note}")
 
 
+def print_alerts(config: AppConfig, stop: threading.Event, demo_deadline: float | None) -> None:
+    """Wait for the first compliance rounds to fire, then show `minewatch alerts --active`."""
+    path = state_file_path(config)
+    deadline = time.monotonic() + 3 * config.main.schedule.interval_s
+    if demo_deadline is not None:
+        deadline = min(deadline, demo_deadline)
+    print("\n=== Alerts (the compliance rules, every interval; `minewatch alerts --active`) ===", flush=True)
+    while not stop.wait(2.0) and time.monotonic() < deadline:
+        try:
+            open_alerts, _ = read_state(path)
+        except (FileNotFoundError, StateFileError):
+            continue
+        if any(record.state == "firing" for record in open_alerts):
+            break
+    shown = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "alerts", "--active", "-c", str(CONFIG)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(shown.stdout.rstrip() or shown.stderr.rstrip(), flush=True)
+
+
 def print_next_steps(influx_url: str, database: str) -> None:
     """Where to look next."""
     print(
@@ -288,6 +314,7 @@ def print_next_steps(influx_url: str, database: str) -> None:
   InfluxQL:   curl -sG {influx_url}/query --data-urlencode db={database} \\
                 --data-urlencode 'q=SELECT last(hashrate_hs) FROM pool_account GROUP BY group_id, account'
   One poll:   .venv/bin/minewatch collect --once --print -c config/demo/minewatch.toml
+  Alerts:     .venv/bin/minewatch alerts -c config/demo/minewatch.toml   (every alert; --active: open ones)
   Config:     config/demo/ (groups, permits), config/regions.toml (ban calendar)
   Scenario:   simulator/scenarios/demo.toml (what the fake pools serve; the ground truth)
   Stop:       Ctrl-C (or set DEMO_SECONDS=N)

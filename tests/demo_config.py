@@ -73,13 +73,15 @@ def copy_demo_config(
     database: str,
     influx: Mapping[str, str] | None = None,
     schedule: Mapping[str, str] | None = None,
+    alerting: Mapping[str, str] | None = None,
     extra: str = "",
     miners: Mapping[str, tuple[str, int]] | None = None,
     network: bool = True,
 ) -> DemoConfig:
     """Copy config/demo and config/regions.toml under `dest` (same relative layout) and repoint them.
 
-    `influx` and `schedule` replace or add keys of `[influxdb]` / `[schedule]` (values are TOML text);
+    `influx`, `schedule` and `alerting` replace or add keys of `[influxdb]` / `[schedule]` / `[alerting]`
+    (values are TOML text; the alert state file always moves under `dest`);
     `extra` is appended to the main file (e.g. `[rate_budgets.braiins]`). `miners` (name -> (host, port) of a
     running MinerFleet) repoints the miner fleets; without it the fleets are left out. `network=False` leaves
     out the mempool feed (for simulators whose scenario has no `[network]`).
@@ -106,7 +108,8 @@ def copy_demo_config(
     text = text.replace(DEMO_SIMULATOR_URL, simulator_url)
     if not network:
         text = _replace_once(text, r"^\[\[network\]\]\n(?:\w+ = .*\n)+", "")
-    for section, values in (("influxdb", influx or {}), ("schedule", schedule or {})):
+    alerting = {"state_file": '"state/alerts.json"', **(alerting or {})}
+    for section, values in (("influxdb", influx or {}), ("schedule", schedule or {}), ("alerting", alerting)):
         for key, value in values.items():
             if re.search(rf"^{key} = ", text, flags=re.MULTILINE):
                 text = _replace_once(text, rf"^{key} = .*$", f"{key} = {value}")

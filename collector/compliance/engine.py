@@ -1,0 +1,100 @@
+"""One compliance round for a group: observe, judge with every rule, step the alerts, record, deliver.
+
+The engine owns no timing: the scheduler calls `evaluate(group, now)` once per interval for each group, and
+`Delivery.flush` runs on its own. Each round writes the alert transitions as `violation` points, hands the
+notifying ones and the book's due re-sends to delivery, and marks alerts notified once the primary notifier
+(Alertmanager if configured, else the webhook, else the log) accepted them, so a restart does not notify
+them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import requests
+
+from collector.compliance import rules
+from collector.compliance.alerts import AlertBook, AlertChange
+from collector.compliance.delivery import AlertmanagerNotifier, Delivery, LogNotifier, Notifier, WebhookNotifier
+from collector.compliance.findings import AlertEvent, Finding
+from collector.compliance.observe import GroupObserver
+from collector.compliance.settings import RuleSettings
+from collector.config import AlertingConfig, Group
+from collector.redact import Redactor
+from collector.sinks.base import Sink
+from collector.sinks.points import violation_line
+
+
+class ComplianceEngine:
+    """Judges each group against its permit and drives its alerts (see the module docstring)."""
+
+    def __init__(
+        self,
+        observer: GroupObserver,
+        settings: RuleSettings,
+        book: AlertBook,
+        delivery: Delivery,
+        sink: Sink,
+        *,
+        started_at: float,
+        grace_s: float,
+    ) -> None:
+        self.observer = observer
+        self.settings = settings
+        self.book = book
+        self.delivery = delivery
+        self._sink = sink
+        # Right after start-up no source has been polled yet: judging then would call every group blind.
+        self._judge_from = started_at + grace_s
+
+    def evaluate(self, group: Group, now: float) -> list[Finding]:
+        """Run one round for `group` at `now`; return its findings (the transitions went to sink and delivery).
+
+        Within the start-up grace (one interval and one poll timeout: every source has had its first poll)
+        the round only observes, so the history fills, and judges nothing.
+        """
+        view = self.observer.observe(group, now)
+        if now < self._judge_from:
+            return []
+        findings = rules.evaluate(view, self.settings)
+        changes = self.book.evaluate(findings, now)
+        if changes:
+            self._sink.write([violation_line(change, note=change.excuse) for change in changes])
+        resends = [event for event in self.book.due_for_resend(now) if event.finding.group_id == group.id]
+        self.delivery.submit([*changes, *resends])
+        return findings
+
+
+def build_delivery(
+    policy: AlertingConfig,
+    book: AlertBook,
+    *,
+    redactor: Redactor,
+    clock: Callable[[], float],
+    log: logging.Logger,
+    timeout_s: float = 10.0,
+) -> Delivery:
+    """The notifiers the config names (the log always), with the book's re-sends and delivery marks."""
+    session = requests.Session()
+    notifiers: list[Notifier] = []
+    if policy.alertmanager_url:
+        notifiers.append(
+            AlertmanagerNotifier(
+                policy.alertmanager_url, session, timeout_s, redactor, resend_interval_s=policy.resend_s, clock=clock
+            )
+        )
+    if policy.webhook_url:
+        notifiers.append(WebhookNotifier(policy.webhook_url, session, timeout_s, redactor))
+    notifiers.append(LogNotifier(log.getChild("alerts"), redact=redactor))
+    primary = notifiers[0].name
+
+    def delivered(name: str, events: Sequence[AlertEvent]) -> None:
+        if name != primary:
+            return
+        at = clock()
+        for event in events:
+            if event.state == "firing" and isinstance(event, AlertChange):
+                book.mark_notified(event.finding.key, at)
+
+    return Delivery(notifiers, repost_firing=False, on_delivered=delivered, log=log.getChild("delivery"))

@@ -1,0 +1,117 @@
+"""ComplianceEngine: a round judges, records transitions as `violation` points, and hands notifications on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from collector.adapters.registry import source_registry
+from collector.app import Collector, build_collector
+from collector.compliance.alerts import AlertBook
+from collector.compliance.delivery import Delivery
+from collector.compliance.engine import ComplianceEngine
+from collector.compliance.findings import AlertEvent
+from collector.compliance.observe import GroupObserver
+from collector.config import load_config
+from collector.models import PoolAccountSnapshot
+from collector.redact import Redactor
+from collector.sinks.base import MemorySink
+from unit.support import REPO
+
+NOW = 1_795_262_400.0
+
+
+class Recording:
+    """A notifier that keeps what it was sent."""
+
+    name = "recording"
+    resend_interval_s = 60.0
+
+    def __init__(self) -> None:
+        self.sent: list[AlertEvent] = []
+
+    def send(self, events: Sequence[AlertEvent]) -> None:
+        self.sent.extend(events)
+
+
+@pytest.fixture
+def collector() -> Collector:
+    config = load_config(REPO / "config" / "demo" / "minewatch.toml", source_registry(), redactor=Redactor())
+    return build_collector(config, source_registry(), MemorySink(), redactor=Redactor(), log=logging.getLogger("t"))
+
+
+def engine_for(collector: Collector, state_file: Path, notifier: Recording, grace_s: float = 0.0) -> ComplianceEngine:
+    config = collector.config
+    book = AlertBook(config.main.alerting, config.groups, state_file=state_file)
+    book.load(NOW)
+    observer = GroupObserver(
+        collector.state, collector.targets, [], config.regions.bans, history_s=600, stale_after_s=600
+    )
+    delivery = Delivery(
+        [notifier],
+        repost_firing=False,
+        on_delivered=lambda name, events: [
+            book.mark_notified(e.finding.key, NOW) for e in events if e.state == "firing"
+        ],
+    )
+    return ComplianceEngine(
+        observer,
+        config.main.compliance.model_copy(update={"stale_after_s": 600.0}),
+        book,
+        delivery,
+        collector.sink,
+        started_at=NOW,
+        grace_s=grace_s,
+    )
+
+
+def hashing_on_a_foreign_pool(collector: Collector, hashrate_hs: float = 9e14) -> None:
+    [emcd] = [t for t in collector.targets if t.account.id == "baikal_x"]
+    collector.state.record_success(
+        emcd.key, PoolAccountSnapshot(int(NOW), "BTC", hashrate_hs=hashrate_hs), at=NOW, duration_s=0.1
+    )
+
+
+def test_a_violation_fires_once_is_recorded_and_is_not_notified_again_after_a_restart(
+    collector: Collector, tmp_path: Path
+) -> None:
+    hashing_on_a_foreign_pool(collector)
+    notifier = Recording()
+    engine = engine_for(collector, tmp_path / "alerts.json", notifier)
+    group = collector.config.group("baikal")
+
+    engine.evaluate(group, NOW)
+    engine.delivery.flush(0.0)
+    engine.evaluate(group, NOW + 20)
+    engine.delivery.flush(1.0)
+
+    fired = [(e.finding.rule, e.finding.subject) for e in notifier.sent if e.state == "firing"]
+    assert fired.count(("pool_whitelist", "baikal_x")) == 1
+    sink = collector.sink
+    assert isinstance(sink, MemorySink)
+    assert any(line.startswith("violation,") and 'subject="baikal_x"' in line for line in sink.lines)
+
+    again = Recording()
+    restarted = engine_for(collector, tmp_path / "alerts.json", again)
+    restarted.evaluate(group, NOW + 40)
+    restarted.delivery.flush(2.0)
+    assert [e for e in again.sent if e.finding.subject == "baikal_x"] == []
+    # A minute after it was last notified, the firing alert is re-sent (Alertmanager would let it expire).
+    restarted.evaluate(group, NOW + 61)
+    restarted.delivery.flush(3.0)
+    assert [(e.state, e.finding.subject) for e in again.sent if e.finding.rule == "pool_whitelist"] == [
+        ("firing", "baikal_x")
+    ]
+
+
+def test_nothing_is_judged_during_the_start_up_grace(collector: Collector, tmp_path: Path) -> None:
+    hashing_on_a_foreign_pool(collector)
+    engine = engine_for(collector, tmp_path / "alerts.json", Recording(), grace_s=30.0)
+    group = collector.config.group("baikal")
+
+    assert engine.evaluate(group, NOW + 10) == []
+    assert engine.book.records() == []
+    assert any(f.rule == "pool_whitelist" and f.status == "violation" for f in engine.evaluate(group, NOW + 30))
