@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, get_args
 
 Pool = Literal["braiins", "emcd", "f2pool", "viabtc", "antpool"]
 Fault = Literal[
@@ -25,19 +25,8 @@ Fault = Literal[
 ]
 DeadEmptyForm = Literal["object", "list"]
 
-POOLS: tuple[Pool, ...] = ("braiins", "emcd", "f2pool", "viabtc", "antpool")
-FAULTS: tuple[Fault, ...] = (
-    "auth",
-    "server_error",
-    "rate_limit",
-    "malformed",
-    "hang",
-    "latency",
-    "refused",
-    "truncated",
-    "wrong_types",
-    "missing_fields",
-)
+POOLS: tuple[Pool, ...] = get_args(Pool)
+FAULTS: tuple[Fault, ...] = get_args(Fault)
 # What a miner's TCP API can do wrong (it has no auth, status codes or rate limits on its read commands).
 MINER_FAULTS: tuple[Fault, ...] = (
     "malformed",
