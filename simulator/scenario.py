@@ -73,7 +73,7 @@ _ACCOUNT_KEYS = {
     "details_dead_empty",
     "workers",
 }
-_WORKER_KEYS = {"name", "nominal_ths", "online", "offline_from", "variation", "disabled"}
+_WORKER_KEYS = {"name", "nominal_ths", "online", "online_from", "offline_from", "variation", "disabled"}
 _NETWORK_KEYS = {
     "difficulty",
     "hashrate_ehs",
@@ -109,6 +109,8 @@ class Worker:
     variation: float = 0.03
     # Unix seconds from which the worker sends no shares; `online = false` in the file means history_start.
     offline_from: int | None = None
+    # Unix seconds before which the worker sends no shares (a scripted start: it joins the pool then).
+    online_from: int | None = None
     # Braiins "dis": monitoring switched off at the pool; the worker still hashes and earns.
     disabled: bool = False
 
@@ -196,8 +198,12 @@ _MINER_KEYS = {
     "fault",
     "fault_from",
     "fault_until",
+    "hashing_from",
+    "hashing_until",
+    "slot_schedule",
 }
-_MINER_POOL_KEYS = {"url", "user", "status"}
+_MINER_POOL_KEYS = {"url", "user", "status", "from", "until"}
+_SLOT_SCHEDULE_KEYS = {"from", "active_slot"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +213,15 @@ class MinerPool:
     url: str
     user: str
     status: MinerPoolStatus = "Alive"
+    # Scripted reconfiguration: the slot is configured only in [configured_from, configured_until) (open ends).
+    configured_from: int | None = None
+    configured_until: int | None = None
+
+    def configured_at(self, t: float) -> bool:
+        """Whether the slot is in the miner's pool list at unix time `t`."""
+        if self.configured_from is not None and t < self.configured_from:
+            return False
+        return self.configured_until is None or t < self.configured_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,10 +250,24 @@ class Miner:
     fault: Fault | None = None
     fault_from: int | None = None
     fault_until: int | None = None
+    # Scripted switches of the active slot: (from unix seconds, slot index), sorted; before the first, active_slot.
+    slot_schedule: tuple[tuple[int, int], ...] = ()
+    # Unlinked miners only: powered on (answering its API) but hashing nothing before `hashing_from` and from
+    # `hashing_until` on (waiting for work, or curtailed). A linked miner follows its worker's online_from instead.
+    hashing_from: int | None = None
+    hashing_until: int | None = None
 
     def fault_at(self, t: float) -> Fault | None:
         """The fault the scenario schedules for this miner at unix time `t`, if any."""
         return scheduled_fault(self.fault, self.fault_from, self.fault_until, t)
+
+    def active_slot_at(self, t: float) -> int:
+        """The index (into `pools`) of the slot the miner hashes on at unix time `t`, per `slot_schedule`."""
+        active = self.active_slot
+        for start, slot in self.slot_schedule:
+            if t >= start:
+                active = slot
+        return active
 
     def online_at(self, t: float) -> bool:
         """Whether the miner is powered on (listening) at `t`."""
@@ -401,6 +430,9 @@ def _parse_worker(raw: Mapping[str, Any], where: str, history_ts: int) -> Worker
         if offline_from is not None:
             raise ScenarioError(f"{where}.offline_from: give either online = false or offline_from, not both")
         offline_from = history_ts
+    online_from = _opt_or_none(raw, where, "online_from", _as_timestamp)
+    if online_from is not None and offline_from is not None and offline_from <= online_from:
+        raise ScenarioError(f"{where}.offline_from: must be later than online_from")
     variation = _opt(raw, where, "variation", _as_non_negative, 0.03)
     if variation > 0.45:
         # The curve's amplitudes add up to 2 × variation; this keeps it above 10 % of nominal.
@@ -410,6 +442,7 @@ def _parse_worker(raw: Mapping[str, Any], where: str, history_ts: int) -> Worker
         nominal_ths=_get(raw, where, "nominal_ths", _as_positive_number),
         variation=variation,
         offline_from=offline_from,
+        online_from=online_from,
         disabled=_opt(raw, where, "disabled", _as_bool, False),
     )
 
@@ -464,6 +497,7 @@ def _parse_miner(raw: Mapping[str, Any], where: str, accounts: tuple[Account, ..
             raise ScenarioError(f"{where}.offline_from: give either online = false or offline_from, not both")
         offline_from = history_ts
     fault_from, fault_until = _fault_window(raw, where)
+    scripted = _parse_miner_script(raw, where, account is not None, slot_count)
     dialect = cast(Dialect, _get(raw, where, "dialect", _choice(DIALECTS)))
     common: dict[str, Any] = {
         "group_id": _get(raw, where, "group_id", _as_name),
@@ -475,6 +509,7 @@ def _parse_miner(raw: Mapping[str, Any], where: str, accounts: tuple[Account, ..
         "fault": cast(Fault | None, _opt_or_none(raw, where, "fault", _choice(MINER_FAULTS))),
         "fault_from": fault_from,
         "fault_until": fault_until,
+        **scripted,
     }
     miners = []
     for n in range(1, count + 1):
@@ -493,9 +528,10 @@ def _parse_miner(raw: Mapping[str, Any], where: str, accounts: tuple[Account, ..
                 miner_offline = min(worker.offline_from, miner_offline or worker.offline_from)
         for i, slot in enumerate(extra):
             user = _expand(slot.user, n, count, f"{where}.pools[{i}].user")
-            slots.append(MinerPool(slot.url, user, slot.status))
+            slots.append(MinerPool(slot.url, user, slot.status, slot.configured_from, slot.configured_until))
         if slots[active_slot].status != "Alive":
             raise ScenarioError(f"{where}.active_slot: slot {active_slot} is {slots[active_slot].status}, not Alive")
+        _check_scripted_slots(slots, active_slot, scripted["slot_schedule"], where)
         assert miner_nominal is not None  # set above for unlinked miners, from the worker for linked ones
         miners.append(
             Miner(
@@ -509,6 +545,25 @@ def _parse_miner(raw: Mapping[str, Any], where: str, accounts: tuple[Account, ..
             )
         )
     return miners
+
+
+def _parse_miner_script(raw: Mapping[str, Any], where: str, linked: bool, slot_count: int) -> dict[str, Any]:
+    """A miner's time-scripted keys (`hashing_from`, `hashing_until`, `slot_schedule`) as Miner field values."""
+    hashing_from = _opt_or_none(raw, where, "hashing_from", _as_timestamp)
+    hashing_until = _opt_or_none(raw, where, "hashing_until", _as_timestamp)
+    if linked and (hashing_from is not None or hashing_until is not None):
+        key = "hashing_from" if hashing_from is not None else "hashing_until"
+        raise ScenarioError(f"{where}.{key}: a linked miner hashes its worker's curve; script the worker instead")
+    if hashing_from is not None and hashing_until is not None and hashing_until <= hashing_from:
+        raise ScenarioError(f"{where}.hashing_until: must be later than hashing_from")
+    no_schedule: list[Mapping[str, Any]] = []
+    slot_schedule = tuple(
+        _parse_slot_switch(entry, f"{where}.slot_schedule[{i}]", slot_count)
+        for i, entry in enumerate(_opt(raw, where, "slot_schedule", _as_table_list, no_schedule))
+    )
+    if [start for start, _ in slot_schedule] != sorted({start for start, _ in slot_schedule}):
+        raise ScenarioError(f"{where}.slot_schedule: entries must be in strictly increasing `from` order")
+    return {"slot_schedule": slot_schedule, "hashing_from": hashing_from, "hashing_until": hashing_until}
 
 
 def _miner_curve(
@@ -547,11 +602,60 @@ def _linked_account(text: str, accounts: tuple[Account, ...], where: str) -> Acc
 
 def _parse_miner_pool(raw: Mapping[str, Any], where: str) -> MinerPool:
     _reject_unknown(raw, _MINER_POOL_KEYS, where)
+    configured_from = _opt_or_none(raw, where, "from", _as_timestamp)
+    configured_until = _opt_or_none(raw, where, "until", _as_timestamp)
+    if configured_from is not None and configured_until is not None and configured_until <= configured_from:
+        raise ScenarioError(f"{where}.until: must be later than from")
     return MinerPool(
         url=_get(raw, where, "url", _as_name),
         user=_get(raw, where, "user", _as_name),
         status=cast(MinerPoolStatus, _opt(raw, where, "status", _choice(MINER_POOL_STATUSES), "Alive")),
+        configured_from=configured_from,
+        configured_until=configured_until,
     )
+
+
+def _parse_slot_switch(raw: Mapping[str, Any], where: str, slot_count: int) -> tuple[int, int]:
+    """One `slot_schedule` entry: (from unix seconds, the slot index the miner hashes on from then)."""
+    _reject_unknown(raw, _SLOT_SCHEDULE_KEYS, where)
+    slot = _get(raw, where, "active_slot", _as_non_negative_int)
+    if slot >= slot_count:
+        raise ScenarioError(f"{where}.active_slot: the miner has {slot_count} pool slot(s), got {slot}")
+    return _get(raw, where, "from", _as_timestamp), slot
+
+
+def _check_scripted_slots(
+    slots: list[MinerPool], active_slot: int, schedule: tuple[tuple[int, int], ...], where: str
+) -> None:
+    """The active slot must be configured and Alive at every moment (checked at each scripted boundary).
+
+    Slots and the schedule are piecewise constant between the boundaries, so checking just before the first
+    and at each boundary covers all time.
+    """
+    bounds = {start for start, _ in schedule}
+    for slot in slots:
+        bounds.update(b for b in (slot.configured_from, slot.configured_until) if b is not None)
+    if not bounds:
+        return
+    probe = Miner(
+        name="probe",
+        group_id="probe",
+        site="probe",
+        dialect="antminer",
+        model="probe",
+        nominal_ths=1.0,
+        pools=tuple(slots),
+        active_slot=active_slot,
+        slot_schedule=schedule,
+    )
+    for t in sorted({min(bounds) - 1, *bounds}):
+        index = probe.active_slot_at(t)
+        slot = slots[index]
+        if not slot.configured_at(t) or slot.status != "Alive":
+            raise ScenarioError(
+                f"{where}.slot_schedule: at {datetime.fromtimestamp(t, UTC):%Y-%m-%dT%H:%M:%SZ} the active slot "
+                f"{index} is not configured or not Alive"
+            )
 
 
 def _expand(pattern: str, n: int, count: int, where: str) -> str:

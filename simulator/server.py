@@ -67,6 +67,13 @@ class _HttpServer(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that drops its kept-alive connection is routine; anything else is worth a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("client %s closed its connection", client_address)
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class _Handler(BaseHTTPRequestHandler):
     """Turns one HTTP request into a Request, asks the SimulatorServer, writes the Response."""

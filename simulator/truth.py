@@ -133,6 +133,8 @@ def _curve_integral(scenario: Scenario, account: Account, worker: Worker, start:
     """Integral of the worker's hashrate (H/s · s = hashes) over [start, end]."""
     if worker.offline_from is not None:
         end = min(end, worker.offline_from)
+    if worker.online_from is not None:
+        start = max(start, worker.online_from)
     if end <= start:
         return 0.0
     total = float(end - start)
@@ -182,7 +184,9 @@ def account_hashes(scenario: Scenario, account: Account, start: int, end: int) -
 
 
 def is_online(worker: Worker, t: float) -> bool:
-    """Whether the worker is sending shares at `t`."""
+    """Whether the worker is sending shares at `t` (from `online_from`, if scripted, until `offline_from`)."""
+    if worker.online_from is not None and t < worker.online_from:
+        return False
     return worker.offline_from is None or t < worker.offline_from
 
 
@@ -193,6 +197,8 @@ def last_share_ts(scenario: Scenario, account: Account, worker: Worker, t: int) 
     """
     interval = 5 + int(15 * seeded_fraction(scenario.seed, account.pool, account.username, worker.name, "share"))
     offset = int(interval * seeded_fraction(scenario.seed, account.pool, account.username, worker.name, "offset"))
+    if worker.online_from is not None and t < worker.online_from:
+        return 0  # a scripted worker that has not joined yet has never sent a share
     moment = t if worker.offline_from is None else min(t, worker.offline_from - 1)
     return moment - (moment - offset) % interval
 

@@ -107,10 +107,16 @@ def _fraction(scenario: Scenario, miner: Miner, *parts: str) -> float:
 
 @functools.lru_cache(maxsize=65_536)
 def _own_curve(miner: Miner) -> tuple[Account, Worker]:
-    # The pool-side formula with a pseudo account: phases are seeded from the miner's name.
+    # The pool-side formula with a pseudo account: phases are seeded from the miner's name. A scripted
+    # hashing window bounds the curve while the miner itself stays up (is_online looks at offline_from only).
     account = Account(pool="braiins", group_id=miner.group_id, username=f"device:{miner.name}", secret="")
+    stops = [ts for ts in (miner.offline_from, miner.hashing_until) if ts is not None]
     worker = Worker(
-        name=miner.name, nominal_ths=miner.nominal_ths, variation=miner.variation, offline_from=miner.offline_from
+        name=miner.name,
+        nominal_ths=miner.nominal_ths,
+        variation=miner.variation,
+        offline_from=min(stops) if stops else None,
+        online_from=miner.hashing_from,
     )
     return account, worker
 
@@ -167,13 +173,16 @@ def _slots(
         reject = round(0.5 * _fraction(scenario, miner, "reject"), 2) / 100
     diff1 = hashes / HASHES_PER_SHARE
     slots = []
-    for index, pool in enumerate(miner.pools):
+    active_slot = miner.active_slot_at(t)
+    # A slot scripted out of the configuration at `t` is not listed; the rest are numbered as listed.
+    listed = [(index, pool) for index, pool in enumerate(miner.pools) if pool.configured_at(t)]
+    for position, (index, pool) in enumerate(listed):
         difficulty = 2 ** (13 + int(5 * _fraction(scenario, miner, "difficulty", str(index))))
-        active = index == miner.active_slot
+        active = index == active_slot
         slots.append(
             PoolSlotTruth(
-                index=index,
-                slot=index + 1 if miner.dialect == "whatsminer" else index,
+                index=position,
+                slot=position + 1 if miner.dialect == "whatsminer" else position,
                 url=pool.url,
                 user=pool.user,
                 status=pool.status,
