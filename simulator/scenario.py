@@ -73,7 +73,16 @@ _ACCOUNT_KEYS = {
     "details_dead_empty",
     "workers",
 }
-_WORKER_KEYS = {"name", "nominal_ths", "online", "online_from", "offline_from", "variation", "disabled"}
+_WORKER_KEYS = {
+    "name",
+    "nominal_ths",
+    "online",
+    "online_from",
+    "offline_from",
+    "offline_until",
+    "variation",
+    "disabled",
+}
 _NETWORK_KEYS = {
     "difficulty",
     "hashrate_ehs",
@@ -111,6 +120,9 @@ class Worker:
     offline_from: int | None = None
     # Unix seconds before which the worker sends no shares (a scripted start: it joins the pool then).
     online_from: int | None = None
+    # Unix seconds from which a worker that went offline at `offline_from` sends shares again (an outage that
+    # ends); None = offline for good.
+    offline_until: int | None = None
     # Braiins "dis": monitoring switched off at the pool; the worker still hashes and earns.
     disabled: bool = False
 
@@ -433,6 +445,9 @@ def _parse_worker(raw: Mapping[str, Any], where: str, history_ts: int) -> Worker
     online_from = _opt_or_none(raw, where, "online_from", _as_timestamp)
     if online_from is not None and offline_from is not None and offline_from <= online_from:
         raise ScenarioError(f"{where}.offline_from: must be later than online_from")
+    offline_until = _opt_or_none(raw, where, "offline_until", _as_timestamp)
+    if offline_until is not None and (offline_from is None or offline_until <= offline_from):
+        raise ScenarioError(f"{where}.offline_until: needs an offline_from before it")
     variation = _opt(raw, where, "variation", _as_non_negative, 0.03)
     if variation > 0.45:
         # The curve's amplitudes add up to 2 × variation; this keeps it above 10 % of nominal.
@@ -443,6 +458,7 @@ def _parse_worker(raw: Mapping[str, Any], where: str, history_ts: int) -> Worker
         variation=variation,
         offline_from=offline_from,
         online_from=online_from,
+        offline_until=offline_until,
         disabled=_opt(raw, where, "disabled", _as_bool, False),
     )
 
@@ -524,7 +540,8 @@ def _parse_miner(raw: Mapping[str, Any], where: str, accounts: tuple[Account, ..
             link = (account.pool, account.username, worker.name)
             slots.append(MinerPool(POOL_STRATUM_URLS[account.pool], f"{account.username}.{worker.name}"))
             miner_nominal, miner_variation = worker.nominal_ths, worker.variation
-            if worker.offline_from is not None:
+            if worker.offline_from is not None and worker.offline_until is None:
+                # A worker's outage that ends leaves the miner powered: it hashes the worker's curve (zero then).
                 miner_offline = min(worker.offline_from, miner_offline or worker.offline_from)
         for i, slot in enumerate(extra):
             user = _expand(slot.user, n, count, f"{where}.pools[{i}].user")

@@ -2,8 +2,9 @@
 
 Hashrate of a worker with nominal N H/s and variation v is N·(1 + Σ aₖ·v·sin(2πt/Pₖ + φₖ)) while it is
 online (periods ≈5.3 d, ≈17.9 d, 1 d and 45 min; phases from a seeded hash of the names) and 0 from
-`offline_from` on. Window figures are the exact averages of that curve over [t − window, t], computed
-from its closed-form integral; 45 min and 1 d divide a day, so the 24 h average keeps only the slow drift.
+`offline_from` on (until `offline_until`, where a scripted outage ends). Window figures are the exact
+averages of that curve over [t − window, t], computed from its closed-form integral; 45 min and 1 d divide
+a day, so the 24 h average keeps only the slow drift.
 Earnings: one credit per completed UTC day, round(sats_per_phs_day × day's mean H/s / 1e15) sats.
 No wall clock, no global random state: every varying quantity comes from a seeded hash of names.
 """
@@ -131,10 +132,18 @@ def worker_rate(scenario: Scenario, account: Account, worker: Worker, t: float) 
 
 def _curve_integral(scenario: Scenario, account: Account, worker: Worker, start: int, end: int) -> float:
     """Integral of the worker's hashrate (H/s · s = hashes) over [start, end]."""
-    if worker.offline_from is not None:
-        end = min(end, worker.offline_from)
     if worker.online_from is not None:
         start = max(start, worker.online_from)
+    if worker.offline_from is None:
+        return _span_integral(scenario, account, worker, start, end)
+    total = _span_integral(scenario, account, worker, start, min(end, worker.offline_from))
+    if worker.offline_until is not None:
+        total += _span_integral(scenario, account, worker, max(start, worker.offline_until), end)
+    return total
+
+
+def _span_integral(scenario: Scenario, account: Account, worker: Worker, start: int, end: int) -> float:
+    """Integral of the worker's online curve over [start, end], ignoring its scripted start and outage."""
     if end <= start:
         return 0.0
     total = float(end - start)
@@ -184,10 +193,17 @@ def account_hashes(scenario: Scenario, account: Account, start: int, end: int) -
 
 
 def is_online(worker: Worker, t: float) -> bool:
-    """Whether the worker is sending shares at `t` (from `online_from`, if scripted, until `offline_from`)."""
+    """Whether the worker is sending shares at `t` (from `online_from`, if scripted, outside its outage)."""
     if worker.online_from is not None and t < worker.online_from:
         return False
-    return worker.offline_from is None or t < worker.offline_from
+    return not _in_outage(worker, t)
+
+
+def _in_outage(worker: Worker, t: float) -> bool:
+    """Whether `t` is in [offline_from, offline_until) (open-ended without `offline_until`)."""
+    if worker.offline_from is None or t < worker.offline_from:
+        return False
+    return worker.offline_until is None or t < worker.offline_until
 
 
 def last_share_ts(scenario: Scenario, account: Account, worker: Worker, t: int) -> int:
@@ -199,7 +215,7 @@ def last_share_ts(scenario: Scenario, account: Account, worker: Worker, t: int) 
     offset = int(interval * seeded_fraction(scenario.seed, account.pool, account.username, worker.name, "offset"))
     if worker.online_from is not None and t < worker.online_from:
         return 0  # a scripted worker that has not joined yet has never sent a share
-    moment = t if worker.offline_from is None else min(t, worker.offline_from - 1)
+    moment = worker.offline_from - 1 if worker.offline_from is not None and _in_outage(worker, t) else t
     return moment - (moment - offset) % interval
 
 
@@ -207,7 +223,7 @@ def worker_truth(scenario: Scenario, account: Account, worker: Worker, t: int) -
     """Everything the pools report about one worker at `t`."""
     online = is_online(worker, t)
     windows = worker_windows(scenario, account, worker, t)
-    dead = worker.offline_from is not None and t - worker.offline_from >= DEAD_AFTER_S
+    dead = worker.offline_from is not None and _in_outage(worker, t) and t - worker.offline_from >= DEAD_AFTER_S
     reject = round(0.5 * seeded_fraction(scenario.seed, account.pool, account.username, worker.name, "reject"), 2)
     return WorkerTruth(
         name=worker.name,

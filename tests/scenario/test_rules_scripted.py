@@ -1,11 +1,13 @@
 """Scripted violations per rule: each starts at T1 and stops at T2, through the real stack, on a fake clock.
 
 One simulator (HTTP pools) and one miner fleet (TCP) serve a scenario whose behaviour is scripted in time
-(workers joining with `online_from`, miners with `hashing_from`/`hashing_until`, a pool slot configured and
-made active for a while with `from`/`until` and `slot_schedule`, an account fault window, payouts rotating
-onto an undeclared address, permit blackout windows and validity ends). Each test writes its own config for
-its own groups, then steps a fake clock by one poll interval: `collect_once`, the engine's round, delivery to
-the session's real Alertmanager. It measures when the alert fired and resolved against T1 and T2.
+(workers joining with `online_from`, down for a while with `offline_from`/`offline_until`, miners with
+`hashing_from`/`hashing_until`, a pool slot configured and made active for a while with `from`/`until` and
+`slot_schedule`, an account fault window, payouts rotating onto an undeclared address, permit blackout windows
+and validity ends, permit versions in force for one day). Each test writes its own config for its own groups,
+then steps a fake clock by one poll interval (or through a list of poll times): `collect_once`, the engine's
+round, delivery to the session's real Alertmanager. It measures when the alert fired and resolved against T1
+and T2.
 
 The fake clock runs a few hours behind the real one, and `resend_s` is three days: Alertmanager judges
 `endsAt` (fake now + 3 × resend_s for a firing alert) against its own wall clock, so firing alerts stay
@@ -74,7 +76,13 @@ EKB_BLACKOUT = (
     int(datetime.combine(NEW_DAY, datetime.min.time(), EKB).timestamp()) + 5 * 3600,
 )
 STALE_WINDOW = (MIDNIGHT + 2 * 3600, MIDNIGHT + 4 * 3600)
-HISTORY_START = datetime.fromtimestamp(min(BASE, MIDNIGHT) - 3 * 86_400, UTC).date()
+# Permit versions in force for one Moscow day, [DAY_T1, DAY_T2): the day before NEW_DAY (both ends in the past).
+VERSION_DAY = NEW_DAY - timedelta(days=1)
+DAY_T1 = int(datetime.combine(VERSION_DAY, datetime.min.time(), MSK).timestamp())
+DAY_T2 = MIDNIGHT
+HISTORY_START = datetime.fromtimestamp(min(BASE, DAY_T1) - 3 * 86_400, UTC).date()
+OFFLINE_AFTER = 120  # [compliance] offline_after_s of the workers_offline scenario
+DROP_WINDOW = 3600  # [compliance] drop_window_s of the hashrate_drop scenario: its median outlasts T2 − T1
 
 
 def _local(ts: int, zone: ZoneInfo) -> str:
@@ -139,6 +147,41 @@ pool = "braiins"
 username = "scrvalid"
 secret = "scr-valid-token"
 workers = [{{ name = "w1", nominal_ths = 100.0, offline_from = {MIDNIGHT + 25 * 60 + 30} }}]
+
+[[accounts]]
+group_id = "scr-region"
+pool = "braiins"
+username = "scrregion"
+secret = "scr-region-token"
+workers = [{{ name = "w1", nominal_ths = 100.0 }}]
+
+[[accounts]]
+group_id = "scr-coin"
+pool = "braiins"
+username = "scrcoin"
+secret = "scr-coin-token"
+workers = [{{ name = "w1", nominal_ths = 100.0 }}]
+
+[[accounts]]
+group_id = "scr-offline"
+pool = "braiins"
+username = "scroffline"
+secret = "scr-offline-token"
+# w2 is down for [T1, T2): an outage that ends (the simulator's `offline_until`).
+workers = [
+  {{ name = "w1", nominal_ths = 100.0 }},
+  {{ name = "w2", nominal_ths = 50.0, offline_from = {T1}, offline_until = {T2} }},
+]
+
+[[accounts]]
+group_id = "scr-drop"
+pool = "braiins"
+username = "scrdrop"
+secret = "scr-drop-token"
+workers = [
+  {{ name = "small", nominal_ths = 50.0 }},
+  {{ name = "big", nominal_ths = 200.0, offline_from = {T1}, offline_until = {T2} }},
+]
 
 [[accounts]]
 group_id = "clean-a"
@@ -236,6 +279,39 @@ hashing_from = {T1}
 hashing_until = {T2}
 pools = [{{ url = "stratum+tcp://btc.rogue-pool.example:3333", user = "hidden.x" }}]
 
+# Three dialects that report power; pw-x (3 kW nominal, ~300 W idle) hashes only in [T1, T2).
+[[miners]]
+group_id = "scr-power"
+site = "tver-1"
+name = "pw-1"
+dialect = "braiins_os"
+model = "Antminer S19 XP"
+nominal_ths = 140.0
+power_w = 3000.0
+pools = [{{ url = "stratum+tcp://stratum.braiins.com:3333", user = "scrpw.pw1" }}]
+
+[[miners]]
+group_id = "scr-power"
+site = "tver-1"
+name = "pw-2"
+dialect = "whatsminer"
+model = "M30S+_VE40"
+nominal_ths = 100.0
+power_w = 3000.0
+pools = [{{ url = "stratum+tcp://stratum.braiins.com:3333", user = "scrpw.pw2" }}]
+
+[[miners]]
+group_id = "scr-power"
+site = "tver-1"
+name = "pw-x"
+dialect = "avalon"
+model = "AvalonMiner 1246"
+nominal_ths = 90.0
+power_w = 3000.0
+hashing_from = {T1}
+hashing_until = {T2}
+pools = [{{ url = "stratum+tcp://stratum.braiins.com:3333", user = "scrpw.pwx" }}]
+
 [[miners]]
 group_id = "clean-c"
 site = "tver-2"
@@ -291,6 +367,17 @@ def _fleet(site: str, names: Sequence[str]) -> str:
 
 _PERMIT = '[[permits]]\nversion = "v1"\nvalid_from = 2020-01-01\ncoins = ["BTC"]\npools = ["braiins"]\n'
 
+
+def _day_versions(v2: str, others: str) -> str:
+    """v1 up to the day before VERSION_DAY, v2 (with `v2`) for VERSION_DAY only, v3 from NEW_DAY (`others`)."""
+    v1 = f'[[permits]]\nversion = "v1"\nvalid_from = 2020-01-01\nvalid_to = {VERSION_DAY - timedelta(days=1)}\n'
+    v2_head = f'[[permits]]\nversion = "v2"\nvalid_from = {VERSION_DAY}\nvalid_to = {VERSION_DAY}\n'
+    v3 = f'[[permits]]\nversion = "v3"\nvalid_from = {NEW_DAY}\n'
+    return f"{v1}{others}\n{v2_head}{v2}\n{v3}{others}"
+
+
+_BTC = 'coins = ["BTC"]\npools = ["braiins"]\n'
+
 GROUPS: dict[str, str] = {
     "scr-whitelist": _site("tver-1")
     + _fleet("tver-1", ["wl-1"])
@@ -315,6 +402,17 @@ GROUPS: dict[str, str] = {
     + _braiins("scr-valid", "scrvalid")
     + _PERMIT
     + f"valid_to = {NEW_DAY - timedelta(days=1)}\n",
+    # v2 (one Moscow day) lists another region than the site's; v3 restores it.
+    "scr-region": _site("tver-1")
+    + _braiins("scr-region", "scrregion")
+    + _day_versions(_BTC + 'regions = ["RU-MOW"]\n', _BTC + 'regions = ["RU-TVE"]\n'),
+    # v2 (one Moscow day) lists only LTC while the account keeps mining BTC; v3 lists BTC again.
+    "scr-coin": _site("tver-1")
+    + _braiins("scr-coin", "scrcoin")
+    + _day_versions('coins = ["LTC"]\npools = ["braiins"]\n', _BTC),
+    "scr-power": _site("tver-1") + _fleet("tver-1", ["pw-1", "pw-2", "pw-x"]) + _PERMIT + 'max_power = "7.5 kW"\n',
+    "scr-offline": _site("tver-1") + _braiins("scr-offline", "scroffline") + _PERMIT,
+    "scr-drop": _site("tver-1") + _braiins("scr-drop", "scrdrop") + _PERMIT,
     # A permit change at midnight (Moscow): v2 drops EMCD and lowers the quota; the EMCD worker stopped first.
     "clean-a": _site("tver-1")
     + _braiins("clean-a-braiins", "cleana")
@@ -423,9 +521,10 @@ def run(
     end: int,
     step: int,
     main_extra: str,
+    times: Sequence[int] = (),
 ) -> Timeline:
-    """Step the fake clock from `start` to `end`: poll, judge, deliver; record findings and transitions."""
-    world.clock.t = start
+    """Step the fake clock from `start` to `end` (or through `times`): poll, judge, deliver; record all."""
+    world.clock.t = times[0] if times else start
     config_path = write_config(tmp, world, groups, am_url=alertmanager.url, main_extra=main_extra)
     config = load_config(config_path, source_registry(), redactor=Redactor())
     collector = build_collector(
@@ -433,7 +532,7 @@ def run(
     )
     engine = build_compliance(collector, redactor=Redactor(), log=LOG, grace_s=0.0)
     timeline = Timeline()
-    for t in range(start, end + 1, step):
+    for t in times or range(start, end + 1, step):
         world.clock.t = t
         collect_once(collector)
         for group in collector.groups:
@@ -490,6 +589,17 @@ class Case:
     end: int = END
     fire_lag: int = 0  # what the rule itself needs beyond a poll and the hold (staleness, windows, pool means)
     resolve_lag: int = 0
+    settings: str = ""  # more [compliance] settings
+    times: tuple[int, ...] = ()  # the poll times, when not every P from start to end
+
+
+def _day_times(t1: int, t2: int) -> tuple[int, ...]:
+    """Every P around T1 and T2 (a day apart), every half hour in between (sources stay fresh every round)."""
+    return (
+        *range(t1 - 600, t1 + 1800, P),
+        *range(t1 + 1800, t2 - 600, 1800),
+        *range(t2 - 600, t2 + 1200 + 1, P),
+    )
 
 
 PAYOUT_T1 = undeclared_payout_at()
@@ -522,6 +632,43 @@ CASES = [
         resolve_lag=POOL_5M,
     ),
 ]
+# Measured latencies of the cases below (fake seconds; polls fall 30 s after T1/T2, except on the midnights):
+#   rule             T1→firing  T2→resolved  why
+#   region               60          0       a poll on each midnight: pending at T1, firing one hold later
+#   coin                 60          0       the same (v2 lists only LTC; the account mines BTC throughout)
+#   power_quota          90         90       power follows the 1-min rate: ~7.6 kW at T1+30 (pending), ~8.9 kW
+#                                            at T1+90; at T2+30 the half-idle draw is still near the quota
+#   workers_offline     210         30       the last share (just before T1) is older than 120 s at T1+150,
+#                                            firing one hold later; w2 is back (online) at the T2+30 poll
+#   hashrate_drop       210        210       the pool's 5-min mean falls below 70 % of the hour's median at T1+150
+#                                            (firing at T1+210) and climbs back over it at T2+210
+# Rules a permit version (a calendar day in the group's zone) switches on and off: T1 and T2 are Moscow midnights
+# a day apart, so a poll falls on each; v2 is in force for that one day only.
+CASES += [
+    Case("region", "scr-region", "tver-1", t1=DAY_T1, t2=DAY_T2, times=_day_times(DAY_T1, DAY_T2)),
+    Case("coin", "scr-coin", "scr-coin", t1=DAY_T1, t2=DAY_T2, times=_day_times(DAY_T1, DAY_T2)),
+    # Power is set by the miners' 1-minute rate: the first poll after T1 or T2 sees a half-way draw.
+    Case("power_quota", "scr-power", "", fire_lag=P, resolve_lag=P),
+    # Fires once the last share (just before T1) is older than offline_after_s; clears when w2 is back.
+    Case(
+        "workers_offline",
+        "scr-offline",
+        "scr-offline",
+        fire_lag=OFFLINE_AFTER,
+        settings=f"offline_after_s = {OFFLINE_AFTER}\n",
+    ),
+    # The pool's 5-min mean crosses 70 % of the median (of an hour's samples, so the run starts an hour early)
+    # some minutes after T1, and climbs back over it some minutes after T2.
+    Case(
+        "hashrate_drop",
+        "scr-drop",
+        "",
+        start=BASE - DROP_WINDOW,
+        fire_lag=POOL_5M,
+        resolve_lag=POOL_5M,
+        settings=f"drop_window_s = {DROP_WINDOW}\ndrop_fraction = 0.3\n",
+    ),
+]
 LATENCIES: dict[str, tuple[int, int]] = {}
 
 
@@ -530,7 +677,15 @@ def test_a_scripted_violation_fires_in_time_reaches_alertmanager_and_resolves(
     case: Case, world: World, alertmanager: AlertmanagerServer, tmp_path: Path
 ) -> None:
     timeline = run(
-        world, tmp_path, [case.group], alertmanager, start=case.start, end=case.end, step=P, main_extra=RULE_SETTINGS
+        world,
+        tmp_path,
+        [case.group],
+        alertmanager,
+        start=case.start,
+        end=case.end,
+        step=P,
+        main_extra=RULE_SETTINGS + case.settings,
+        times=case.times,
     )
     key = (case.group, case.rule, case.subject)
     assert timeline.first(*key, "pending") is not None, f"never pending: {timeline.transitions}"
