@@ -18,7 +18,7 @@ from requests.adapters import HTTPAdapter
 from collector.adapters.base import SourceContext
 from collector.adapters.http import HttpClient
 from collector.adapters.registry import SourceRegistry
-from collector.compliance.alerts import AlertBook
+from collector.compliance.alerts import AlertBook, state_file_path
 from collector.compliance.engine import ComplianceEngine, build_delivery
 from collector.compliance.observe import GroupObserver
 from collector.config import AppConfig, Group, InfluxConfig, MinerFleet, NetworkFeed
@@ -325,15 +325,25 @@ def collect_once(collector: Collector) -> list[PollResult]:
 
 
 def build_compliance(
-    collector: Collector, *, redactor: Redactor, log: logging.Logger, grace_s: float | None = None
+    collector: Collector,
+    *,
+    redactor: Redactor,
+    log: logging.Logger,
+    grace_s: float | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> ComplianceEngine:
     """The compliance engine over the collector's state: rules, the alert book (loaded from its file), delivery.
 
-    `grace_s` (default: one interval and one poll timeout) is how long after now it only observes.
+    `grace_s` (default: one interval and one poll timeout) is how long after now it only observes. A shard
+    keeps its own state file (`alerts.shard-1-of-3.json`): replicas sharing one config must not overwrite
+    each other's alerts.
     """
     config = collector.config
     settings = config.main.compliance
-    book = AlertBook.from_config(config, log=log.getChild("alerts"))
+    state_file = state_file_path(config)
+    if shard is not None:
+        state_file = state_file.with_name(f"{state_file.stem}.shard-{shard[0]}-of-{shard[1]}{state_file.suffix}")
+    book = AlertBook(config.main.alerting, collector.groups, state_file=state_file, log=log.getChild("alerts"))
     book.load(collector.clock())
     observer = GroupObserver(
         collector.state,
@@ -345,7 +355,14 @@ def build_compliance(
         + config.main.schedule.interval_s,
         stale_after_s=settings.stale_after_s,
     )
-    delivery = build_delivery(config.main.alerting, book, redactor=redactor, clock=collector.clock, log=log)
+    delivery = build_delivery(
+        config.main.alerting,
+        book,
+        redactor=redactor,
+        clock=collector.clock,
+        log=log,
+        round_interval_s=config.main.schedule.interval_s,
+    )
     schedule = config.main.schedule
     return ComplianceEngine(
         observer,

@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
         collector.device_count,
         len(collector.networks),
     )
-    compliance = build_compliance(collector, redactor=redactor, log=log)
+    compliance = build_compliance(collector, redactor=redactor, log=log, shard=shard)
     run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log), compliance=compliance)
     flushed = sink.flush(timeout_s=10.0)
     sink.close()
@@ -150,14 +150,20 @@ def cmd_alerts(args: argparse.Namespace, redactor: Redactor) -> int:
     if config is None:
         return EXIT_USAGE
     path = state_file_path(config)
-    try:
-        open_alerts, resolved = read_state(path)
-    except FileNotFoundError:
+    # `run --shard I/N` keeps one file per shard next to the configured one: read them all.
+    paths = [p for p in (path, *sorted(path.parent.glob(f"{path.stem}.shard-*{path.suffix}"))) if p.exists()]
+    if not paths:
         print(f"no alerts recorded yet ({path})")
         return EXIT_OK
-    except StateFileError as exc:
-        print(f"minewatch: {path}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    open_alerts, resolved = [], []
+    for state in paths:
+        try:
+            shard_open, shard_resolved = read_state(state)
+        except (FileNotFoundError, StateFileError) as exc:
+            print(f"minewatch: {state}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        open_alerts += shard_open
+        resolved += shard_resolved
     records = sorted(open_alerts, key=lambda r: (r.state != "firing", r.state != "pending", r.key))
     if args.active:
         records = [r for r in records if r.active]

@@ -209,6 +209,18 @@ class MainConfig(Strict):
     alerting: AlertingConfig = AlertingConfig()
     compliance: RuleSettings = RuleSettings()
 
+    @model_validator(mode="after")
+    def _stale_after_a_poll(self) -> MainConfig:
+        # A source is polled once per interval and the poll may take timeout_s: a shorter staleness limit
+        # would call every source stale between two polls, and every group blind.
+        floor = self.schedule.interval_s + self.schedule.timeout_s
+        if self.compliance.stale_after_s <= floor:
+            raise ValueError(
+                f"compliance.stale_after_s ({self.compliance.stale_after_s:g}) must be longer than "
+                f"schedule.interval_s + timeout_s ({floor:g})"
+            )
+        return self
+
 
 # --- group files -----------------------------------------------------------------------------------------
 

@@ -442,6 +442,10 @@ class AlertBook:
             return
         elif status == "ok":
             self._ok(record, now, changes)
+        elif record.state == "pending":
+            # Unknown while pending: the violation is not confirmed, so the hold starts again from here; else
+            # one violating round after hours of a flapping source would fire at once.
+            self._put(replace(record, started_at=now, since=now))
         elif record.ok_since is not None:  # unknown: the rule has not kept saying ok
             self._put(replace(record, ok_since=None))
 

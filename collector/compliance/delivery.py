@@ -523,8 +523,11 @@ class Delivery:
         with self._lock:
             for name, lane in self._lanes.items():
                 reposts = lane.notifier.resend_interval_s is not None
+                queued = {alert_key(entry.event) for entry in lane.queue}
                 for event in notifying:
-                    if is_repeat(event) and not reposts:
+                    if is_repeat(event) and (not reposts or alert_key(event) in queued):
+                        # A re-send of an alert still waiting in the queue adds nothing: while a notifier is
+                        # down, re-sends would otherwise pile up and push real transitions out.
                         continue
                     lane.queue.append(_Entry(event, now))
                     self._track(lane, event)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import requests
 
@@ -55,15 +56,24 @@ class ComplianceEngine:
         the round only observes, so the history fills, and judges nothing.
         """
         view = self.observer.observe(group, now)
+        # Re-sends go out during the grace too: after a restart, Alertmanager must not let open alerts expire.
+        resends = [self._resend(event) for event in self.book.due_for_resend(now) if event.finding.group_id == group.id]
         if now < self._judge_from:
+            self.delivery.submit(resends)
             return []
         findings = rules.evaluate(view, self.settings)
         changes = self.book.evaluate(findings, now)
+        # Delivery first: the book has already saved the transition, so nothing may stand between the two.
+        self.delivery.submit([*changes, *resends])
         if changes:
             self._sink.write([violation_line(change, note=change.excuse) for change in changes])
-        resends = [event for event in self.book.due_for_resend(now) if event.finding.group_id == group.id]
-        self.delivery.submit([*changes, *resends])
         return findings
+
+    def _resend(self, event: AlertChange) -> AlertChange:
+        """A re-send of an alert nobody accepted yet (a restart between saving and delivering, a notifier down)
+        goes to every notifier as the firing it is, not only to those that take repeats."""
+        record = self.book.get(event.finding.key)
+        return event if record is not None and record.notified else replace(event, repeat=False)
 
 
 def build_delivery(
@@ -73,15 +83,25 @@ def build_delivery(
     redactor: Redactor,
     clock: Callable[[], float],
     log: logging.Logger,
+    round_interval_s: float,
     timeout_s: float = 10.0,
 ) -> Delivery:
-    """The notifiers the config names (the log always), with the book's re-sends and delivery marks."""
+    """The notifiers the config names (the log always), with the book's re-sends and delivery marks.
+
+    Re-sends happen in the rounds, so Alertmanager is told to keep an alert for three re-send periods or three
+    rounds, whichever is longer: a round interval above `resend_s` must not let firing alerts expire.
+    """
     session = requests.Session()
     notifiers: list[Notifier] = []
     if policy.alertmanager_url:
         notifiers.append(
             AlertmanagerNotifier(
-                policy.alertmanager_url, session, timeout_s, redactor, resend_interval_s=policy.resend_s, clock=clock
+                policy.alertmanager_url,
+                session,
+                timeout_s,
+                redactor,
+                resend_interval_s=max(policy.resend_s, round_interval_s),
+                clock=clock,
             )
         )
     if policy.webhook_url:
@@ -92,9 +112,9 @@ def build_delivery(
     def delivered(name: str, events: Sequence[AlertEvent]) -> None:
         if name != primary:
             return
-        at = clock()
         for event in events:
             if event.state == "firing" and isinstance(event, AlertChange):
-                book.mark_notified(event.finding.key, at)
+                # The round's time, not the delivery's: re-sends then stay on the rounds' rhythm.
+                book.mark_notified(event.finding.key, event.at)
 
     return Delivery(notifiers, repost_firing=False, on_delivered=delivered, log=log.getChild("delivery"))

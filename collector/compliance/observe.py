@@ -82,17 +82,37 @@ class GroupObserver:
         return age_s is not None and age_s <= self._stale_after_s
 
     def _sample(self, view: GroupView) -> GroupSample:
+        """The round's totals. A pool total counts only when every account in its scope is fresh and reports
+        a hashrate: a partial pool sum would undercount what the permitted pools credit and raise false
+        unaccounted-hashrate or hashrate-drop alerts (and hide a quota breach). The miners' totals may be
+        partial (dead miners are common): they are lower bounds, which can only hide a violation, not invent one.
+        """
         permit = view.permit
         permitted = set(permit.pools) if permit is not None else set()
-        accounts = [(a.account.kind, a.last) for a in view.accounts if a.last is not None and self._fresh(a.age_s)]
+        pool_all = [self._hashrate(a.last, a.age_s) for a in view.accounts]
+        pool_permitted = [self._hashrate(a.last, a.age_s) for a in view.accounts if a.account.kind in permitted]
         devices = [d.last for d in view.devices if d.last is not None and self._fresh(d.age_s)]
         return GroupSample(
             at=view.now,
-            pool_permitted_hs=_total(last.hashrate_hs for kind, last in accounts if kind in permitted),
-            pool_total_hs=_total(last.hashrate_hs for _, last in accounts),
+            # Accounts, but none at a permitted pool: those pools credit nothing (0), which is what unaccounted
+            # hashrate compares. A group with no account at all gives nothing to compare with: unknown.
+            pool_permitted_hs=0.0
+            if view.accounts and permit is not None and not pool_permitted
+            else _complete(pool_permitted),
+            pool_total_hs=_complete(pool_all),
             device_hs=_total(device.hashrate_hs for device in devices),
             power_w=_total(device.power_w for device in devices),
         )
+
+    def _hashrate(self, last: PoolAccountSnapshot | None, age_s: float | None) -> float | None:
+        return last.hashrate_hs if last is not None and self._fresh(age_s) else None
+
+
+def _complete(values: list[float | None]) -> float | None:
+    """The sum when every value is known; None when any is missing or there is none."""
+    if not values or any(value is None for value in values):
+        return None
+    return float(sum(value for value in values if value is not None))
 
 
 def _total(values: Iterable[float | None]) -> float | None:

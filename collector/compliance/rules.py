@@ -502,7 +502,7 @@ def power_quota(view: GroupView, settings: RuleSettings) -> list[Finding]:
     """The fresh miners' summed power draw above the permit's `max_power`, else the sites' connected capacity.
 
     Only miners that report power are summed, so the value is a lower bound: over the limit is a violation
-    for sure; under it is ok, with the evidence saying how many miners reported. No fresh miner reporting
+    for sure; under it is ok only when every miner reported, else unknown. No fresh miner reporting
     power → unknown; neither a permit quota nor a site capacity → no finding.
     """
     out = _Out.of(view, "power_quota")
@@ -524,6 +524,9 @@ def power_quota(view: GroupView, settings: RuleSettings) -> list[Finding]:
         return [out.unknown("", f"no fresh miner reports power (of {len(view.devices)} miners); {source}")]
     total = sum(reporting)
     status: Status = "violation" if total > limit else "ok"
+    if status == "ok" and len(reporting) < len(view.devices):
+        # Under the limit with some miners silent or stale is not a verdict: the sum is only a lower bound.
+        status = "unknown"
     evidence = f"{_w(total)} drawn by {len(reporting)} of {len(view.devices)} miners at {_utc(view.now)}; {source}"
     return [out.make("", status, total, limit, evidence)]
 
@@ -602,6 +605,10 @@ def payout_address(view: GroupView, settings: RuleSettings) -> list[Finding]:
                 by = f"permit {permit_now.version}" if permit_now else "any permit in force"
                 findings.append(out.make(subject, "violation", address, None, f"{where}: not declared by {by}"))
     findings.extend(_judge_payouts(out, address, payouts) for address, payouts in sorted(sent.items()))
+    stale = [_account_stale(av) for av in view.accounts if av.last is None or not _account_fresh(av, settings)]
+    if stale and findings:
+        # A stale account's payouts are out of sight, not gone: its open alerts must neither resolve nor fire.
+        findings.append(out.unknown("", "payouts of stale accounts are not known: " + _listing(stale)))
     return _or_summary(
         out,
         findings,
@@ -864,11 +871,16 @@ def evaluate(view: GroupView, settings: RuleSettings, rules: Mapping[str, Rule] 
     message (which could carry data that does not belong in an alert); the other rules still run, because
     one rule's bug must not blind the group's other alerts. The unknown keeps that rule's open alerts from
     resolving as if compliant.
+
+    A rule with nothing to judge (the permit in force sets no quota, no regions; the group has no miners)
+    says so with one `ok` finding: an alert it raised under an earlier permit version must then resolve,
+    not stay open because the rule fell silent.
     """
     findings: list[Finding] = []
     for name, rule in (RULES if rules is None else rules).items():
         try:
-            findings.extend(rule.check(view, settings))
+            judged = rule.check(view, settings)
+            findings.extend(judged or [_nothing_to_judge(view, name, rule)])
         except Exception as exc:  # a rule's bug must not stop the others: see the docstring
             findings.append(
                 Finding(
@@ -885,6 +897,21 @@ def evaluate(view: GroupView, settings: RuleSettings, rules: Mapping[str, Rule] 
                 )
             )
     return findings
+
+
+def _nothing_to_judge(view: GroupView, name: str, rule: Rule) -> Finding:
+    return Finding(
+        group_id=view.group.id,
+        rule=name,
+        subject="",
+        status="ok",
+        severity=rule.severity,
+        value=None,
+        limit=None,
+        evidence=f"nothing for {name} to judge: the permit in force sets no limit for it, or nothing it covers exists",
+        permit_version=_version(view),
+        operational=rule.operational,
+    )
 
 
 def _version(view: GroupView) -> str | None:

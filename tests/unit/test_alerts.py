@@ -196,10 +196,12 @@ def test_unknown_neither_opens_fires_nor_resolves() -> None:
     book.evaluate([quota("violation")], T0)
     assert book.evaluate([quota("unknown")], T0 + 600) == []  # past the hold, but no evidence it still violates
     assert book.records()[0].state == "pending"
-    assert states(book.evaluate([quota("violation")], T0 + 660)) == [("firing", "pending")]
+    # Not confirmed through the unknown round: the hold starts again, so one violating round does not fire.
+    assert book.evaluate([quota("violation")], T0 + 660) == []
+    assert states(book.evaluate([quota("violation")], T0 + 900)) == [("firing", "pending")]
 
     for minute in range(1, 60):
-        assert book.evaluate([quota("unknown")], T0 + 660 + 60 * minute) == []
+        assert book.evaluate([quota("unknown")], T0 + 900 + 60 * minute) == []
     assert book.records()[0].state == "firing"
 
 

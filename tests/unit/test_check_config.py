@@ -510,6 +510,13 @@ CASES = [
         "",
     ),
     Case(
+        "sources called stale between two polls",
+        replace(MAIN, "[schedule]", "[compliance]\nstale_after_s = 70\n\n[schedule]"),
+        MAIN,
+        "",
+        "compliance.stale_after_s (70) must be longer than schedule.interval_s + timeout_s (80)",
+    ),
+    Case(
         "blackout window mixing local and offset times",
         replace(ALPHA, "end = 2026-01-10T22:00:00", "end = 2026-01-10T22:00:00+08:00"),
         ALPHA,

@@ -57,13 +57,16 @@ def test_the_view_holds_each_source_with_its_age_and_the_totals_of_fresh_ones(co
     assert {d.name: d.age_s for d in view.devices}[miners[0].device] == 10.0
     assert {d.name for d in view.devices if d.last is None} == {m.device for m in miners[1:]}
     [sample] = view.history
-    # The EMCD snapshot is stale (500 s > 120 s): it is left out of the totals, not counted as zero.
-    assert (sample.pool_total_hs, sample.pool_permitted_hs, sample.device_hs, sample.power_w) == (
-        6e14,
-        6e14,
-        2e14,
-        3000.0,
+    # The EMCD snapshot is stale (500 s > 120 s): a pool sum without it would undercount, so the pool totals
+    # are unknown; the miners' total is a lower bound over the fresh ones.
+    totals = (sample.pool_total_hs, sample.pool_permitted_hs, sample.device_hs, sample.power_w)
+    assert totals == (None, None, 2e14, 3000.0)
+
+    collector.state.record_success(
+        emcd.key, PoolAccountSnapshot(int(NOW), "BTC", hashrate_hs=3e14), at=NOW - 5, duration_s=0.1
     )
+    [sample] = observer(collector).observe(group, NOW).history
+    assert (sample.pool_total_hs, sample.pool_permitted_hs) == (9e14, 9e14)
 
 
 def test_totals_are_unknown_rather_than_zero_when_nothing_is_fresh(collector: Collector) -> None:

@@ -368,12 +368,33 @@ def test_hashrate_quota_none_without_a_quota() -> None:
 
 
 def test_power_quota_ok_and_violation_against_the_permit() -> None:
-    ok = _one("power_quota", _view([], [_dev(power=40_000.0), _dev("m2", power=None)]))
+    ok = _one("power_quota", _view([], [_dev(power=40_000.0), _dev("m2", power=30_000.0)]))
+    partial = _one("power_quota", _view([], [_dev(power=40_000.0), _dev("m2", power=None)]))
     over = _one("power_quota", _view([], [_dev(power=70_000.0), _dev("m2", power=40_000.0)]))
 
-    assert (ok.status, ok.value, ok.limit) == ("ok", 40_000.0, 100_000.0)
-    assert "1 of 2 miners" in ok.evidence
+    assert (ok.status, ok.value, ok.limit) == ("ok", 70_000.0, 100_000.0)
+    # Under the limit with a miner not reporting is only a lower bound: not a verdict.
+    assert (partial.status, partial.value) == ("unknown", 40_000.0)
+    assert "1 of 2 miners" in partial.evidence
     assert (over.status, over.value, over.limit, over.permit_version) == ("violation", 110_000.0, 100_000.0, "p1")
+
+
+def test_a_rule_with_nothing_to_judge_says_ok_so_its_old_alerts_resolve() -> None:
+    group = _group(permits=[P1 | {"max_hashrate": None}, P2])
+    [finding] = [f for f in evaluate(_view([_acc()], [], group=group), RuleSettings()) if f.rule == "hashrate_quota"]
+
+    assert (finding.status, finding.subject) == ("ok", "")
+
+
+def test_payout_alerts_are_held_unknown_while_an_account_is_stale() -> None:
+    undeclared = "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"
+    fresh = _acc(_snap(payouts=(_payout(undeclared, NOW - 600),)))
+    stale = _acc(name="a2", age=9_999.0)
+    findings = evaluate(_view([fresh, stale], []), RuleSettings())
+    statuses = {f.subject: f.status for f in findings if f.rule == "payout_address"}
+
+    assert statuses["1BoatSLRHtKNngkdXEeobR76b53LETtpyT"] == "violation"
+    assert statuses[""] == "unknown"
 
 
 def test_power_quota_falls_back_to_the_sites_connected_capacity() -> None:
