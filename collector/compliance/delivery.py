@@ -559,12 +559,23 @@ class Delivery:
         return sum(self._flush_lane(name, now) for name in self._lanes)
 
     def run(self, stop: threading.Event, interval_s: float = 1.0) -> None:
-        """Flush every `interval_s` until `stop` is set (for a daemon thread; the scheduler may call flush)."""
+        """Flush every `interval_s` until `stop` is set, each notifier on its own thread: a webhook hanging for
+        its timeout must not hold up Alertmanager. Returns once every notifier's thread has ended."""
+        threads = [
+            threading.Thread(target=self._run_lane, args=(name, stop, interval_s), name=f"delivery-{name}", daemon=True)
+            for name in self._lanes
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _run_lane(self, name: str, stop: threading.Event, interval_s: float) -> None:
         while not stop.wait(interval_s):
             try:
-                self.flush()
-            except Exception:  # a bug in one notifier must not end delivery for all
-                self._log.exception("alert delivery flush failed")
+                self._flush_lane(name, self._monotonic())
+            except Exception:  # a bug in one notifier must not end its delivery for good
+                self._log.exception("alert delivery to %s failed", name)
 
     def stats(self) -> dict[str, NotifierStats]:
         """A snapshot of every notifier's counters."""
