@@ -131,7 +131,7 @@ class CgminerSource:
         if dialect == "antminer":
             return parse.antminer_readings(summary, fetch("stats", parse.antminer_stats_block))
         if dialect == "avalon":
-            return parse.avalon_readings(summary, fetch("stats", lambda r: parse.avalon_module(r, "stats")))
+            return parse.avalon_readings(summary, sections.fetch("stats", self._avalon_module))
         if summary is None:
             return parse.Readings(None, None, None, None, None)
         if dialect == "braiins_os":
@@ -140,6 +140,13 @@ class CgminerSource:
             tuner = fetch("tunerstatus", lambda r: parse.first(r, "TUNERSTATUS", "tunerstatus"))
             return parse.braiins_readings(summary, temps, fans, tuner)
         return parse.whatsminer_readings(summary)
+
+    def _avalon_module(self) -> dict[str, str]:
+        """The "MM ID0" pairs from `stats`, else from `estats`: firmware differs in which one carries them."""
+        try:
+            return parse.avalon_module(self._reply("stats"), "stats")
+        except BadResponse:  # refused or without the module string: the other command may have it
+            return parse.avalon_module(self._reply("estats"), "estats")
 
     def _identify(self) -> parse.Identity:
         if self._identity is not None:
