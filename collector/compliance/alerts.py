@@ -109,6 +109,7 @@ class AlertRecord:
     last_notified_at: float | None = None
     previous: AlertState | None = None
     excuse: str | None = None
+    resolution_notified: bool = False
 
     @property
     def key(self) -> Key:
@@ -154,6 +155,7 @@ class _RecordState(BaseModel):
     last_notified_at: float | None = None
     previous: AlertState | None = None
     excuse: str | None = None
+    resolution_notified: bool = False
 
 
 class _StateFile(BaseModel):
@@ -192,6 +194,7 @@ def _dump_record(record: AlertRecord) -> dict[str, Any]:
         "last_notified_at": record.last_notified_at,
         "previous": record.previous,
         "excuse": record.excuse,
+        "resolution_notified": record.resolution_notified,
     }
 
 
@@ -219,6 +222,7 @@ def _load_record(state: _RecordState) -> AlertRecord:
         last_notified_at=state.last_notified_at,
         previous=state.previous,
         excuse=state.excuse,
+        resolution_notified=state.resolution_notified,
     )
 
 
@@ -562,6 +566,27 @@ class AlertBook:
             if self._dirty:
                 self._save(at)
             return True
+
+    def mark_resolution_notified(self, key: Key, started_at: float, at: float) -> bool:
+        """Record that the resolution of the alert episode (`key`, `started_at`) was delivered; saves."""
+        with self._lock:
+            for index, record in enumerate(self._resolved):
+                if record.key == key and record.started_at == started_at and not record.resolution_notified:
+                    self._resolved[index] = replace(record, resolution_notified=True)
+                    self._dirty = True
+                    self._save(at)
+                    return True
+            return False
+
+    def unsent_resolutions(self) -> list[AlertChange]:
+        """Resolutions of alerts that had fired whose delivery was never confirmed (the collector stopped in
+        between): handed to delivery again at start-up, so a notified alert is never left open downstream."""
+        with self._lock:
+            return [
+                self._change(record, record.since, "firing")
+                for record in self._resolved
+                if record.previous == "firing" and not record.resolution_notified
+            ]
 
     # --- persistence ---
 

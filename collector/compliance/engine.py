@@ -46,6 +46,8 @@ class ComplianceEngine:
         self.book = book
         self.delivery = delivery
         self._sink = sink
+        # Resolutions the last run saved but did not deliver before it stopped go out first.
+        self.delivery.submit(book.unsent_resolutions())
         # Right after start-up no source has been polled yet: judging then would call every group blind.
         self._judge_from = started_at + grace_s
 
@@ -116,5 +118,7 @@ def build_delivery(
             if event.state == "firing" and isinstance(event, AlertChange):
                 # The round's time, not the delivery's: re-sends then stay on the rounds' rhythm.
                 book.mark_notified(event.finding.key, event.at)
+            elif event.state == "resolved":
+                book.mark_resolution_notified(event.finding.key, event.started_at, event.at)
 
     return Delivery(notifiers, repost_firing=False, on_delivered=delivered, log=log.getChild("delivery"))

@@ -54,7 +54,10 @@ def engine_for(collector: Collector, state_file: Path, notifier: Recording, grac
         [notifier],
         repost_firing=False,
         on_delivered=lambda name, events: [
-            book.mark_notified(e.finding.key, NOW) for e in events if e.state == "firing"
+            book.mark_notified(e.finding.key, NOW)
+            if e.state == "firing"
+            else book.mark_resolution_notified(e.finding.key, e.started_at, NOW)
+            for e in events
         ],
     )
     return ComplianceEngine(
@@ -115,3 +118,27 @@ def test_nothing_is_judged_during_the_start_up_grace(collector: Collector, tmp_p
     assert engine.evaluate(group, NOW + 10) == []
     assert engine.book.records() == []
     assert any(f.rule == "pool_whitelist" and f.status == "violation" for f in engine.evaluate(group, NOW + 30))
+
+
+def test_a_resolution_saved_but_not_delivered_before_a_stop_is_delivered_after_the_restart(
+    collector: Collector, tmp_path: Path
+) -> None:
+    hashing_on_a_foreign_pool(collector)
+    group = collector.config.group("baikal")
+    first = engine_for(collector, tmp_path / "alerts.json", Recording())
+    first.evaluate(group, NOW)
+    first.delivery.flush(0.0)
+    hashing_on_a_foreign_pool(collector, hashrate_hs=0.0)
+    first.evaluate(group, NOW + 60)
+    first.evaluate(group, NOW + 120)  # ok for keep_firing_s: resolved and saved; stopped before delivery
+
+    after = Recording()
+    restarted = engine_for(collector, tmp_path / "alerts.json", after)
+    restarted.delivery.flush(1.0)
+
+    assert [(e.state, e.finding.subject) for e in after.sent if e.finding.rule == "pool_whitelist"] == [
+        ("resolved", "baikal_x")
+    ]
+    again = Recording()
+    engine_for(collector, tmp_path / "alerts.json", again).delivery.flush(2.0)
+    assert [e for e in again.sent if e.finding.rule == "pool_whitelist"] == [], "delivered twice"
