@@ -8,11 +8,11 @@ counted.
 
 Alertmanager forgets an alert whose `endsAt` has passed, so a firing alert must be re-posted to the notifiers
 that ask for it (`resend_interval_s`), as Prometheus does; Alertmanager deduplicates by labels, so a re-post
-never re-notifies. Either `Delivery` re-posts what it saw fire (`repost_firing=True`, for standalone use), or
-the caller feeds it the alert book's re-sends (`AlertChange.repeat`, from `AlertBook.due_for_resend`), which
-go to re-posting notifiers only, never to the webhook or the log. Events that carry `notify` (`AlertChange`)
-are sent only when it is true: a pending alert that closes without firing resolves silently. Silences are
-Alertmanager's business: a silenced alert is still posted, Alertmanager suppresses its notification.
+never re-notifies. The caller feeds `Delivery` the alert book's re-sends (`AlertChange.repeat`, from
+`AlertBook.due_for_resend`), which go to re-posting notifiers only, never to the webhook or the log. Events
+that carry `notify` (`AlertChange`) are sent only when it is true: a pending alert that closes without firing
+resolves silently. Silences are Alertmanager's business: a silenced alert is still posted, Alertmanager
+suppresses its notification.
 """
 
 from __future__ import annotations
@@ -457,10 +457,8 @@ class _Lane:
 
     notifier: Notifier
     queue: deque[_Entry] = field(default_factory=deque)
-    active: dict[AlertKey, AlertEvent] = field(default_factory=dict)
     failures_in_row: int = 0
     next_attempt_at: float = float("-inf")
-    next_resend_at: float = float("-inf")
     busy: bool = False
     in_flight: int = 0  # the first `in_flight` queued entries are being sent right now
     delivered: int = 0
@@ -478,9 +476,9 @@ class Delivery:
     Safe to call from several threads: one flush per notifier at a time, and the lock is never held while
     a request is in flight.
 
-    `repost_firing`: re-post what fired to re-posting notifiers every `resend_interval_s` by itself; pass
-    False when the caller submits the alert book's re-sends instead. `on_delivered(name, events)` is called
-    after a notifier accepted events (outside the lock), e.g. to `AlertBook.mark_notified` them.
+    Re-posting what still fires is the caller's: it submits the alert book's re-sends. `on_delivered(name,
+    events)` is called after a notifier accepted events (outside the lock), e.g. to `AlertBook.mark_notified`
+    them.
     """
 
     def __init__(
@@ -488,7 +486,6 @@ class Delivery:
         notifiers: Iterable[Notifier],
         *,
         policy: RetryPolicy | None = None,
-        repost_firing: bool = True,
         on_delivered: Callable[[str, Sequence[AlertEvent]], None] | None = None,
         log: logging.Logger | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -499,7 +496,6 @@ class Delivery:
                 raise ValueError(f"two notifiers are named {notifier.name!r}")
             self._lanes[notifier.name] = _Lane(notifier)
         self._policy = policy or RetryPolicy()
-        self._repost_firing = repost_firing
         self._on_delivered = on_delivered
         self._log = log or logging.getLogger(__name__)
         self._monotonic = monotonic
@@ -530,7 +526,6 @@ class Delivery:
                         # down, re-sends would otherwise pile up and push real transitions out.
                         continue
                     lane.queue.append(_Entry(event, now))
-                    self._track(lane, event)
                 while len(lane.queue) > self._policy.max_queue:
                     # The oldest entry not being sent right now: the batch in flight stays the queue's head.
                     oldest = lane.queue[lane.in_flight]
@@ -540,18 +535,6 @@ class Delivery:
         for name, entry in overflow:
             self._log_drop(name, entry, "queue full")
         return len(notifying)
-
-    def resume(self, firing: Iterable[AlertEvent]) -> None:
-        """After a restart, tell the re-posting notifiers which alerts still fire, without notifying anyone.
-
-        The alert book persists its open alerts; without this, Alertmanager would let them expire. Only with
-        `repost_firing=True`; otherwise the book's own re-sends (`due_for_resend`) cover restarts.
-        """
-        with self._lock:
-            for lane in self._lanes.values():
-                for event in firing:
-                    if event.state == "firing":
-                        self._track(lane, event)
 
     def flush(self, now: float | None = None) -> int:
         """Send what is due to every notifier not backing off; returns how many queued events were delivered."""
@@ -592,15 +575,6 @@ class Delivery:
                 for name, lane in self._lanes.items()
             }
 
-    def _track(self, lane: _Lane, event: AlertEvent) -> None:
-        """Remember what fires, for notifiers that want it re-posted."""
-        if not self._repost_firing or lane.notifier.resend_interval_s is None:
-            return
-        if event.state == "firing":
-            lane.active[alert_key(event)] = event
-        else:
-            lane.active.pop(alert_key(event), None)
-
     def _flush_lane(self, name: str, now: float) -> int:
         delivered = 0
         while True:
@@ -610,25 +584,14 @@ class Delivery:
                     return delivered
                 expired = self._expire(lane, now)
                 batch = [lane.queue[i] for i in range(min(len(lane.queue), self._policy.max_batch))]
-                resend_due = (
-                    self._repost_firing and lane.notifier.resend_interval_s is not None and now >= lane.next_resend_at
-                )
-                in_batch = {alert_key(entry.event) for entry in batch}
-                # Alerts already in the batch are re-posted by it; the others ride along when a re-post is due.
-                extras = [e for k, e in lane.active.items() if k not in in_batch] if resend_due else []
-                if not batch and not extras:
-                    if resend_due:
-                        lane.next_resend_at = now + (lane.notifier.resend_interval_s or 0.0)
-                    lane_done = True
-                else:
-                    lane_done = False
+                if batch:
                     lane.busy = True
                     lane.in_flight = len(batch)
             for entry, why in expired:
                 self._log_drop(name, entry, why)
-            if lane_done:
+            if not batch:
                 return delivered
-            sent = [entry.event for entry in batch] + extras
+            sent = [entry.event for entry in batch]
             try:
                 lane.notifier.send(sent)
             except DeliveryFailed as exc:
@@ -646,11 +609,9 @@ class Delivery:
                 repeats = sum(1 for entry in batch if is_repeat(entry.event))
                 lane.delivered += len(batch) - repeats
                 lane.retried += sum(1 for entry in batch if entry.attempts > 0)
-                lane.resent += repeats + len(extras)
+                lane.resent += repeats
                 lane.failures_in_row = 0
                 lane.next_attempt_at = float("-inf")
-                if resend_due:
-                    lane.next_resend_at = now + (lane.notifier.resend_interval_s or 0.0)
             delivered += len(batch)
             if self._on_delivered is not None:
                 try:

@@ -121,4 +121,4 @@ def build_delivery(
             elif event.state == "resolved":
                 book.mark_resolution_notified(event.finding.key, event.started_at, event.at)
 
-    return Delivery(notifiers, repost_firing=False, on_delivered=delivered, log=log.getChild("delivery"))
+    return Delivery(notifiers, on_delivered=delivered, log=log.getChild("delivery"))

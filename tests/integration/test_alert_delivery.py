@@ -307,7 +307,7 @@ def test_dropped_when_too_old(session: requests.Session, caplog: pytest.LogCaptu
     assert "older than 30 s after 5 attempts" in caplog.text
 
 
-def test_firing_alerts_are_reposted_so_alertmanager_keeps_them(
+def test_the_books_resends_keep_alertmanagers_alert_alive_without_notifying_again(
     running_alertmanager: AlertmanagerServer, alert_receiver: StubHTTPServer, session: requests.Session
 ) -> None:
     group = unique_group("resend")
@@ -316,44 +316,24 @@ def test_firing_alerts_are_reposted_so_alertmanager_keeps_them(
         running_alertmanager.url, session, 5.0, Redactor(), resend_interval_s=60.0, clock=lambda: wall[0]
     )
     delivery = Delivery([notifier])
-    firing_a = event(finding(group, subject="a"), "firing", at=wall[0], started_at=wall[0] - 30)
-    firing_b = event(finding(group, subject="b"), "firing", at=wall[0], started_at=wall[0] - 30)
-    delivery.submit([firing_a, firing_b], now=0.0)
-    assert delivery.flush(now=0.0) == 2
-    first_ends = {a["labels"]["subject"]: a["endsAt"] for a in am_alerts(running_alertmanager, group)}
-    assert first_ends == {"a": rfc3339(wall[0] + 180), "b": rfc3339(wall[0] + 180)}
-
-    resolved_b = event(firing_b.finding, "resolved", at=wall[0], started_at=firing_b.started_at)
-    delivery.submit([resolved_b], now=10.0)
-    assert delivery.flush(now=10.0) == 1
-    assert delivery.flush(now=59.0) == 0
-    assert delivery.stats()["alertmanager"].resent == 0
-    wall[0] += 60
-    delivery.flush(now=60.0)
-    assert delivery.stats()["alertmanager"].resent == 1  # only a: b resolved
+    firing = event(finding(group, subject="a"), "firing", at=wall[0], started_at=wall[0] - 30)
+    delivery.submit([firing], now=0.0)
+    assert delivery.flush(now=0.0) == 1
     [alert] = am_alerts(running_alertmanager, group)
-    assert alert["labels"]["subject"] == "a"
     assert alert["endsAt"] == rfc3339(wall[0] + 180)
-    assert alert["startsAt"] == rfc3339(firing_a.started_at)
-    wait_for(lambda: len(notifications(alert_receiver, group)) >= 2, what="the firing notifications")
+
+    # A minute later the alert book re-sends it (AlertBook.due_for_resend): endsAt moves on, nobody is told again.
+    wall[0] += 60
+    resend = AlertChange(firing.finding, "firing", wall[0], firing.started_at, previous="firing", repeat=True)
+    delivery.submit([resend], now=60.0)
+    assert delivery.flush(now=60.0) == 1
+    assert (delivery.stats()["alertmanager"].resent, delivery.stats()["alertmanager"].delivered) == (1, 1)
+    [alert] = am_alerts(running_alertmanager, group)
+    assert alert["endsAt"] == rfc3339(wall[0] + 180)
+    assert alert["startsAt"] == rfc3339(firing.started_at)
+    wait_for(lambda: len(notifications(alert_receiver, group)) >= 1, what="the firing notification")
     time.sleep(1.2)  # a re-post must not notify again
-    firing = [a["labels"]["subject"] for s, a in notifications(alert_receiver, group) if s == "firing"]
-    assert sorted(firing) == ["a", "b"]
-
-
-def test_resume_reposts_open_alerts_after_a_restart_without_notifying(session: requests.Session) -> None:
-    with StubHTTPServer() as webhook_server, StubHTTPServer() as am_stub:
-        am = AlertmanagerNotifier(am_stub.url, session, 5.0, Redactor())
-        hook = WebhookNotifier(webhook_server.url + "/hook", session, 5.0, Redactor())
-        delivery = Delivery([am, hook])
-        now = time.time()
-        delivery.resume([event(finding("g-resume"), "firing", at=now, started_at=now - 600)])
-        delivery.flush(now=0.0)
-        assert webhook_server.requests == []
-        [posted] = am_stub.requests
-    [alert] = json.loads(posted.body)
-    assert alert["labels"]["group_id"] == "g-resume"
-    assert delivery.stats()["alertmanager"].resent == 1
+    assert [state for state, _ in notifications(alert_receiver, group)] == ["firing"]
 
 
 def test_webhook_notifier_posts_one_versioned_document(session: requests.Session) -> None:
@@ -500,7 +480,6 @@ def test_alert_book_changes_notify_flag_repeats_and_delivery_callback(session: r
         hook = WebhookNotifier(hook_server.url + "/hook", session, 5.0, Redactor())
         delivery = Delivery(
             [am, hook],
-            repost_firing=False,
             on_delivered=lambda name, events: delivered.append((name, [(e.state, is_repeat(e)) for e in events])),
         )
         closed_unfired = finding("g-book", subject="short")
@@ -519,7 +498,7 @@ def test_alert_book_changes_notify_flag_repeats_and_delivery_callback(session: r
         assert delivery.flush(now=0.0) == 2  # one firing change, to each notifier
         assert delivery.submit([AlertChange(fired, "firing", at=65.0, started_at=0.0, repeat=True)], now=65.0) == 1
         assert delivery.flush(now=65.0) == 1  # the re-send goes to Alertmanager only
-        delivery.flush(now=500.0)  # repost_firing=False: no re-posts of its own
+        delivery.flush(now=500.0)  # Delivery re-posts nothing of its own: re-sends are the book's
         am_bodies = [json.loads(r.body) for r in am_stub.requests]
         hook_bodies = [json.loads(r.body) for r in hook_server.requests]
     assert [[a["labels"]["subject"] for a in body] for body in am_bodies] == [["long"], ["long"]]

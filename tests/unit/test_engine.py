@@ -52,7 +52,6 @@ def engine_for(collector: Collector, state_file: Path, notifier: Recording, grac
     )
     delivery = Delivery(
         [notifier],
-        repost_firing=False,
         on_delivered=lambda name, events: [
             book.mark_notified(e.finding.key, NOW)
             if e.state == "firing"
