@@ -32,13 +32,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from golden_support import assert_matches_expected, regenerate
 
 from collector.adapters.base import PoolSourceSettings, SourceContext
 from collector.adapters.http import HttpClient
 from collector.adapters.registry import source_registry
 from collector.config import Group, GroupFile, PoolAccount
 from collector.redact import Redactor
-from collector.runner import PollResult, Runner
+from collector.runner import Runner
 from collector.sinks.base import MemorySink
 from collector.state import StateStore
 from collector.targets import NetworkTarget, PoolTarget
@@ -301,16 +302,6 @@ def build_target(
     return PoolTarget(group=group, account=account, source=source, http=http, interval_s=60.0, timeout_s=10.0)
 
 
-def regenerate(case: Case, result: PollResult, lines: list[str], message: str) -> None:
-    """Write what the runner produced as the case's expected file (then check it by hand)."""
-    (case.path / "expected.lp").unlink(missing_ok=True)
-    (case.path / "expected.err").unlink(missing_ok=True)
-    if result.success:
-        (case.path / "expected.lp").write_text("".join(f"{line}\n" for line in lines))
-    else:
-        (case.path / "expected.err").write_text(f"{result.error_kind}\n{message}\n")
-
-
 CASES = discover()
 
 
@@ -331,7 +322,7 @@ def test_golden_case(case: Case, caplog: pytest.LogCaptureFixture) -> None:
         result = runner.poll(target)
     message = (result.message or "").replace(base_url, "")  # the free port changes from run to run
     if REGEN:
-        regenerate(case, result, sink.lines, message)
+        regenerate(case.path, result, sink.lines, message)
 
     secret = WIRES[case.kind].secret
     assert server.requests_seen, "the source made no request"
@@ -340,21 +331,7 @@ def test_golden_case(case: Case, caplog: pytest.LogCaptureFixture) -> None:
         assert secret not in message, "a secret reached an error message"
         assert secret not in caplog.text, "a secret reached a log line"
 
-    expected_lp, expected_err = case.path / "expected.lp", case.path / "expected.err"
-    assert expected_lp.is_file() != expected_err.is_file(), "a case has exactly one of expected.lp / expected.err"
-    if expected_lp.is_file():
-        assert result.success, f"poll failed: {result.error_kind}: {result.message}"
-        assert sink.lines == expected_lp.read_text().splitlines()
-    else:
-        kind, *substring = expected_err.read_text().splitlines()
-        assert (result.success, result.error_kind) == (False, kind), f"{result.message}; wrote {sink.lines}"
-        if substring:
-            assert substring[0] in message
-        # A failed poll writes its health and nothing else: no point is ever made up as zero.
-        assert len(sink.lines) == 1
-        assert sink.lines[0].startswith("source_health,")
-        assert f'error_kind="{kind}"' in sink.lines[0]
-        assert "success=0i,stale=1i" in sink.lines[0]
+    assert_matches_expected(case.path, result, sink.lines, message)
     expect = case.spec.get("expect", {})
     if "backoff_until" in expect:
         assert state.health(target.key).backoff_until == expect["backoff_until"]

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from golden_support import assert_matches_expected, regenerate
 
 from collector.devices.base import DeviceContext
 from collector.devices.cgminer.adapter import CgminerFleetSettings, CgminerSource
@@ -120,25 +121,8 @@ def test_golden_device_case(folder: Path) -> None:
         runner = Runner(sink, state, clock=lambda: now, log=logging.getLogger("golden"), monotonic=lambda: 0.0)
         result = runner.poll(target)
     message = (result.message or "").replace(f"127.0.0.1:{port}", "{miner}")
-    expected_lp, expected_err = folder / "expected.lp", folder / "expected.err"
     if REGEN:
-        expected_lp.unlink(missing_ok=True)
-        expected_err.unlink(missing_ok=True)
-        if result.success:
-            expected_lp.write_text("".join(f"{line}\n" for line in sink.lines))
-        else:
-            expected_err.write_text(f"{result.error_kind}\n{message}\n")
-
-    assert expected_lp.is_file() != expected_err.is_file(), "a case has exactly one of expected.lp / expected.err"
-    if expected_lp.is_file():
-        assert result.success, f"poll failed: {result.error_kind}: {result.message}"
-        assert sink.lines == expected_lp.read_text().splitlines()
-    else:
-        kind, *substring = expected_err.read_text().splitlines()
-        assert (result.success, result.error_kind) == (False, kind), f"{result.message}; wrote {sink.lines}"
-        if substring:
-            assert substring[0] in message
-        assert len(sink.lines) == 1, "a failed poll writes its health point and nothing else"
-        assert sink.lines[0].startswith("source_health,")
+        regenerate(folder, result, sink.lines, message)
+    assert_matches_expected(folder, result, sink.lines, message)
     if "commands" in spec.get("expect", {}):
         assert miner.commands_seen == spec["expect"]["commands"]
