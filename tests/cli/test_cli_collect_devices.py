@@ -17,6 +17,7 @@ from simulator.miners.truth import miner_truth
 from simulator.network.mempool import network_truth
 from simulator.scenario import Scenario
 
+POLL_SECONDS = 6  # one miner's poll (several commands, one connection each) on a busy 2-core machine
 # The window the collector reads per dialect (the miners have been up for hours), and the printed precision.
 WINDOW = {
     "antminer": ("hashrate_30m_hs", 0.005e9),
@@ -45,13 +46,16 @@ def test_print_writes_every_miner_and_the_chain_in_base_units(
         if miner.name in offline:
             continue
         point = devices[miner.name]
-        truth = miner_truth(scenario, miner, point.timestamp // 10**9)
         window, tolerance = WINDOW[miner.dialect]
-        # The miner may have rendered its reply a second after the collector's clock read: 1e9 H/s covers it.
-        assert abs(number(point, "hashrate_hs") - getattr(truth, window)) < tolerance + 1e9, miner.name
+        # The miner renders each reply on its own clock, somewhere within the poll that started at the point's
+        # second (a few seconds on a loaded machine): the figures must match the truth at one of those seconds.
+        observed = point.timestamp // 10**9
+        truths = [miner_truth(scenario, miner, observed + lag) for lag in range(POLL_SECONDS)]
+        hashrate, uptime = number(point, "hashrate_hs"), number(point, "uptime_s")
+        assert any(abs(hashrate - getattr(t, window)) <= tolerance for t in truths), miner.name
+        assert any(uptime == t.uptime_s for t in truths), miner.name
+        truth = truths[0]
         assert point.tags["model"] == truth.model
-        assert truth.uptime_s is not None
-        assert abs(number(point, "uptime_s") - truth.uptime_s) <= 1, miner.name
         assert ("power_w" in point.fields) == (truth.power_w is not None), miner.name
         pools = [p for p in by_measurement(points, "device_pool") if p.tags["device"] == miner.name]
         assert {p.fields["url"] for p in pools} == {slot.url for slot in truth.pools}, miner.name
