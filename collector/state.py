@@ -32,6 +32,7 @@ class StateStore:
         self._lock = threading.Lock()
         self._snapshots: dict[str, Any] = {}
         self._health: dict[str, TargetHealth] = {}
+        self._failures_by_kind: dict[tuple[str, str], int] = {}
 
     def health(self, key: str) -> TargetHealth:
         with self._lock:
@@ -70,11 +71,17 @@ class StateStore:
                 backoff_until=backoff_until,
             )
             self._health[key] = new
+            self._failures_by_kind[key, error_kind] = self._failures_by_kind.get((key, error_kind), 0) + 1
             return new
 
     def snapshot(self, key: str) -> Any:
         with self._lock:
             return self._snapshots.get(key)
+
+    def failures_by_kind(self) -> dict[tuple[str, str], int]:
+        """Failed polls since start, by (target key, error kind)."""
+        with self._lock:
+            return dict(self._failures_by_kind)
 
     def items(self) -> list[tuple[str, TargetHealth]]:
         with self._lock:

@@ -18,13 +18,13 @@ import requests
 from collector.compliance import rules
 from collector.compliance.alerts import AlertBook, AlertChange
 from collector.compliance.delivery import AlertmanagerNotifier, Delivery, LogNotifier, Notifier, WebhookNotifier
-from collector.compliance.findings import AlertEvent, Finding
+from collector.compliance.findings import AlertEvent, Finding, RoundSummary
 from collector.compliance.observe import GroupObserver
 from collector.compliance.settings import RuleSettings
 from collector.config import AlertingConfig, Group
 from collector.redact import Redactor
 from collector.sinks.base import Sink
-from collector.sinks.points import violation_line
+from collector.sinks.points import compliance_lines, violation_line
 
 
 class ComplianceEngine:
@@ -50,6 +50,12 @@ class ComplianceEngine:
         self.delivery.submit(book.unsent_resolutions())
         # Right after start-up no source has been polled yet: judging then would call every group blind.
         self._judge_from = started_at + grace_s
+        self._last_rounds: dict[str, RoundSummary] = {}
+
+    @property
+    def last_rounds(self) -> dict[str, RoundSummary]:
+        """Each group's latest judged round (a copy: the exporter reads it while rounds run)."""
+        return dict(self._last_rounds)
 
     def evaluate(self, group: Group, now: float) -> list[Finding]:
         """Run one round for `group` at `now`; return its findings (the transitions went to sink and delivery).
@@ -67,8 +73,10 @@ class ComplianceEngine:
         changes = self.book.evaluate(findings, now)
         # Delivery first: the book has already saved the transition, so nothing may stand between the two.
         self.delivery.submit([*changes, *resends])
-        if changes:
-            self._sink.write([violation_line(change, note=change.excuse) for change in changes])
+        summary = self.observer.summarize(view, findings)
+        self._last_rounds[group.id] = summary
+        transitions = [violation_line(change, note=change.excuse) for change in changes]
+        self._sink.write([*transitions, *compliance_lines(summary)])
         return findings
 
     def _resend(self, event: AlertChange) -> AlertChange:

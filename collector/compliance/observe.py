@@ -12,7 +12,16 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from collector.compliance.findings import AccountView, DeviceView, GroupSample, GroupView
+from collector.compliance.findings import (
+    AccountView,
+    DeviceView,
+    Finding,
+    GroupSample,
+    GroupView,
+    PoolShare,
+    RoundSummary,
+    rule_statuses,
+)
 from collector.config import Ban, Group
 from collector.models import DeviceSnapshot, PoolAccountSnapshot
 from collector.state import StateStore
@@ -70,6 +79,25 @@ class GroupObserver:
                 history.popleft()
             kept = tuple(history)
         return GroupView(group=group, bans=self._bans, now=now, accounts=accounts, devices=devices, history=kept)
+
+    def summarize(self, view: GroupView, findings: Sequence[Finding]) -> RoundSummary:
+        """The round in brief: this round's totals (the newest sample of `view`), each pool's share and each
+        rule's verdict."""
+        permit = view.permit
+        permitted = set(permit.pools) if permit is not None else set()
+        by_pool: dict[str, list[float | None]] = {}
+        for account in view.accounts:
+            by_pool.setdefault(account.account.kind, []).append(self._hashrate(account.last, account.age_s))
+        return RoundSummary(
+            group_id=view.group.id,
+            at=view.now,
+            sample=view.history[-1] if view.history else self._sample(view),
+            quota_hs=permit.max_hashrate if permit is not None else None,
+            pools=tuple(
+                PoolShare(pool, pool in permitted, _complete(rates)) for pool, rates in sorted(by_pool.items())
+            ),
+            rules=rule_statuses(findings),
+        )
 
     def _snapshot(self, key: str, kind: type[SnapshotT]) -> SnapshotT | None:
         snapshot = self._state.snapshot(key)

@@ -16,7 +16,7 @@ from collector.models import DeviceSnapshot, NetworkSnapshot, PoolAccountSnapsho
 from collector.sinks.lineprotocol import build_line, line, series_key, tag_pair
 
 if TYPE_CHECKING:  # the compliance model pulls in the whole config; the sink only needs the type
-    from collector.compliance.findings import AlertEvent
+    from collector.compliance.findings import AlertEvent, RoundSummary
 
 NS_PER_S = 1_000_000_000
 
@@ -32,6 +32,9 @@ PERMIT = "permit"
 SITE = "site"
 SOURCE_HEALTH = "source_health"
 VIOLATION = "violation"
+COMPLIANCE = "compliance"
+COMPLIANCE_RULE = "compliance_rule"
+COMPLIANCE_POOL = "compliance_pool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,28 @@ CATALOGUE: dict[str, Measurement] = {
             ("group_id", "rule", "severity"),
             {"state": str, "value": float, "threshold": float, "subject": str, "message": str},
         ),
+        Measurement(
+            COMPLIANCE,
+            ("group_id",),
+            {
+                "status_code": int,
+                "violations": int,
+                "unknowns": int,
+                "pool_permitted_hs": float,
+                "pool_total_hs": float,
+                "device_hs": float,
+                "unaccounted_hs": float,
+                "power_w": float,
+                "quota_hs": float,
+                "quota_utilisation": float,
+            },
+        ),
+        Measurement(
+            COMPLIANCE_RULE,
+            ("group_id", "rule", "severity"),
+            {"status_code": int, "violations": int, "unknowns": int},
+        ),
+        Measurement(COMPLIANCE_POOL, ("group_id", "pool", "permitted"), {"hashrate_hs": float}),
         Measurement(
             SOURCE_HEALTH,
             ("group_id", "kind", "target"),
@@ -360,3 +385,43 @@ def violation_line(event: AlertEvent, *, note: str | None = None) -> str:
         },
         event_time_ns(int(event.at), event_id),
     )
+
+
+def compliance_lines(summary: RoundSummary) -> Iterator[str]:
+    """A group's compliance round: its `compliance` totals, one `compliance_rule` point per rule, and one
+    `compliance_pool` point per pool it has accounts at. `status_code`: 0 ok, 1 unknown, 2 violation."""
+    at = seconds_ns(int(summary.at))
+    group_id = summary.group_id
+    sample = summary.sample
+    yield build_line(
+        COMPLIANCE,
+        {"group_id": group_id},
+        {
+            "status_code": summary.status_code,
+            "violations": summary.violations,
+            "unknowns": summary.unknowns,
+            "pool_permitted_hs": _float(sample.pool_permitted_hs),
+            "pool_total_hs": _float(sample.pool_total_hs),
+            "device_hs": _float(sample.device_hs),
+            "unaccounted_hs": _float(summary.unaccounted_hs),
+            "power_w": _float(sample.power_w),
+            "quota_hs": _float(summary.quota_hs),
+            "quota_utilisation": _float(summary.quota_utilisation),
+        },
+        at,
+    )
+    for rule in summary.rules:
+        yield build_line(
+            COMPLIANCE_RULE,
+            {"group_id": group_id, "rule": rule.rule, "severity": rule.severity},
+            {"status_code": rule.status_code, "violations": rule.violations, "unknowns": rule.unknowns},
+            at,
+        )
+    for share in summary.pools:
+        if share.hashrate_hs is not None:
+            yield build_line(
+                COMPLIANCE_POOL,
+                {"group_id": group_id, "pool": share.pool, "permitted": "yes" if share.permitted else "no"},
+                {"hashrate_hs": float(share.hashrate_hs)},
+                at,
+            )

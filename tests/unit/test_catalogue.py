@@ -6,10 +6,11 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
-from collector.compliance.findings import AlertEvent, Finding
+from collector.compliance.findings import AlertEvent, Finding, GroupSample, PoolShare, RoundSummary, rule_statuses
 from collector.models import (
     DevicePool,
     DeviceSnapshot,
@@ -25,6 +26,7 @@ from collector.sinks.points import (
     NS_PER_S,
     DeviceTags,
     PoolAccountTags,
+    compliance_lines,
     device_lines,
     event_time_ns,
     network_lines,
@@ -181,7 +183,19 @@ def _every_builder_line() -> list[str]:
         ),
         violation_line(AlertEvent(_finding(value=2.5e15, limit=1.2e15), "firing", NOW, NOW - 300)),
         violation_line(AlertEvent(_finding(value="f2pool", limit="braiins, emcd"), "resolved", NOW, NOW - 60)),
+        *compliance_lines(_summary()),
     ]
+
+
+def _summary() -> RoundSummary:
+    return RoundSummary(
+        group_id="g1",
+        at=NOW,
+        sample=GroupSample(NOW, pool_permitted_hs=1.0e15, pool_total_hs=1.5e15, device_hs=1.6e15, power_w=5.0e4),
+        quota_hs=2.0e15,
+        pools=(PoolShare("braiins", True, 1.0e15), PoolShare("f2pool", False, 0.5e15)),
+        rules=rule_statuses([_finding(value=2.5e15, limit=1.2e15)]),
+    )
 
 
 def _finding(*, value: float | str, limit: float | str) -> Finding:
@@ -272,3 +286,36 @@ def test_event_time_is_the_same_in_another_process() -> None:
     )
 
     assert int(result.stdout) == event_time_ns(NOW, "payout-42")
+
+
+def test_a_compliance_round_is_summed_up_with_the_worst_permit_rule_and_missing_figures_left_out() -> None:
+    def finding(rule: str, status: str, *, operational: bool = False) -> Finding:
+        return replace(_finding(value=1.0, limit=2.0), rule=rule, status=status, operational=operational)  # type: ignore[arg-type]
+
+    findings = [
+        finding("coin", "ok"),
+        finding("pool_whitelist", "ok"),
+        finding("pool_whitelist", "unknown"),
+        finding("hashrate_drop", "violation", operational=True),
+    ]
+    summary = replace(_summary(), rules=rule_statuses(findings), quota_hs=None)
+    summary = replace(summary, sample=replace(summary.sample, device_hs=None))
+
+    points = [parse_line(line) for line in compliance_lines(summary)]
+
+    totals = next(p for p in points if p.measurement == "compliance")
+    assert (totals.fields["status_code"], totals.fields["violations"], totals.fields["unknowns"]) == ("1i", "0i", "1i")
+    assert "unaccounted_hs" not in totals.fields
+    assert "quota_utilisation" not in totals.fields
+    by_rule = {p.tags["rule"]: p.fields["status_code"] for p in points if p.measurement == "compliance_rule"}
+    assert by_rule == {"coin": "0i", "pool_whitelist": "1i", "hashrate_drop": "2i"}
+    pools = {(p.tags["pool"], p.tags["permitted"]) for p in points if p.measurement == "compliance_pool"}
+    assert pools == {("braiins", "yes"), ("f2pool", "no")}
+
+
+def test_unaccounted_hashrate_and_quota_use_of_a_round() -> None:
+    summary = _summary()
+
+    assert summary.unaccounted_hs == pytest.approx(0.6e15)
+    assert summary.quota_utilisation == pytest.approx(0.75)
+    assert summary.status == "violation"
