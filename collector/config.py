@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from ipaddress import IPv4Address
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -21,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    IPvAnyAddress,
     ValidationError,
     field_validator,
     model_validator,
@@ -198,6 +200,14 @@ class AlertingConfig(Strict):
         return self.keep_firing_s_by_rule.get(rule, self.keep_firing_s)
 
 
+class ExporterConfig(Strict):
+    """The Prometheus exporter `minewatch run` serves (`exporters.prometheus`): loopback unless told otherwise."""
+
+    enabled: bool = True
+    listen_address: IPvAnyAddress = IPv4Address("127.0.0.1")
+    port: int = Field(9108, ge=0, le=65535)  # 0: any free port (tests)
+
+
 class MainConfig(Strict):
     """The main file: storage, schedule, where the registry lives, per-pool budget overrides, chain feeds."""
 
@@ -208,6 +218,7 @@ class MainConfig(Strict):
     network: list[NetworkFeedCommon] = []
     alerting: AlertingConfig = AlertingConfig()
     compliance: RuleSettings = RuleSettings()
+    exporter: ExporterConfig = ExporterConfig()
 
     @model_validator(mode="after")
     def _stale_after_a_poll(self) -> MainConfig:
