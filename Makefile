@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the tests start: influxd (storage), victoria-metrics (a real /api/v2/write peer) and
-# prometheus-alertmanager (receives our alerts).
+# Debian packages the tests use: influxd (storage), victoria-metrics (a real /api/v2/write peer),
+# prometheus (scrapes the exporter; promtool checks metrics and rules), prometheus-alertmanager (receives our
+# alerts) and docker-compose (validates docker-compose.yml; no containers run).
 system-deps:
-	@scripts/ensure-debian-packages influxdb victoria-metrics prometheus-alertmanager
+	@scripts/ensure-debian-packages influxdb victoria-metrics prometheus prometheus-alertmanager docker-compose
 
 test: system-deps venv
 	$(BIN)/ruff check .

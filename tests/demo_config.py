@@ -74,14 +74,16 @@ def copy_demo_config(
     influx: Mapping[str, str] | None = None,
     schedule: Mapping[str, str] | None = None,
     alerting: Mapping[str, str] | None = None,
+    exporter: Mapping[str, str] | None = None,
     extra: str = "",
     miners: Mapping[str, tuple[str, int]] | None = None,
     network: bool = True,
 ) -> DemoConfig:
     """Copy config/demo and config/regions.toml under `dest` (same relative layout) and repoint them.
 
-    `influx`, `schedule` and `alerting` replace or add keys of `[influxdb]` / `[schedule]` / `[alerting]`
-    (values are TOML text; the alert state file always moves under `dest`);
+    `influx`, `schedule`, `alerting` and `exporter` replace or add keys of `[influxdb]` / `[schedule]` /
+    `[alerting]` / `[exporter]` (values are TOML text; the alert state file always moves under `dest`, and the
+    exporter listens on a free port unless told otherwise: tests run side by side);
     `extra` is appended to the main file (e.g. `[rate_budgets.braiins]`). `miners` (name -> (host, port) of a
     running MinerFleet) repoints the miner fleets; without it the fleets are left out. `network=False` leaves
     out the mempool feed (for simulators whose scenario has no `[network]`).
@@ -109,7 +111,9 @@ def copy_demo_config(
     if not network:
         text = _replace_once(text, r"^\[\[network\]\]\n(?:\w+ = .*\n)+", "")
     alerting = {"state_file": '"state/alerts.json"', **(alerting or {})}
-    for section, values in (("influxdb", influx or {}), ("schedule", schedule or {}), ("alerting", alerting)):
+    exporter = {"port": "0", **(exporter or {})}
+    sections = (("influxdb", influx or {}), ("schedule", schedule or {}), ("alerting", alerting), ("exporter", exporter))
+    for section, values in sections:
         for key, value in values.items():
             if re.search(rf"^{key} = ", text, flags=re.MULTILINE):
                 text = _replace_once(text, rf"^{key} = .*$", f"{key} = {value}")
