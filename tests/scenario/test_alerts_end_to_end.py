@@ -137,3 +137,20 @@ def test_the_groups_that_keep_their_permits_raise_no_permit_alert(
         assert permit_alerts == [], (
             f"{group_id}: {[(a['labels']['rule'], a['annotations']['summary']) for a in permit_alerts]}"
         )
+
+
+def test_each_round_is_summed_up_for_dashboards_and_the_exporter(world: World) -> None:
+    engine = world.new_engine()
+    before = len(world.sink.lines)
+    round_of(engine, world.collector)
+    written = world.sink.lines[before:]
+
+    baikal = engine.last_rounds["baikal"]
+    assert baikal.status == "violation"
+    assert {rule.rule for rule in baikal.rules if rule.status == "violation"} >= {"payout_address", "blackout"}
+    assert [share.permitted for share in baikal.pools if share.pool == "emcd"] == [False]
+    assert any(line.startswith("compliance,group_id=baikal ") and "status_code=2i" in line for line in written)
+    assert any(line.startswith("compliance_pool,group_id=baikal,permitted=no,pool=emcd ") for line in written)
+    rule_points = [line for line in written if line.startswith("compliance_rule,group_id=baikal,")]
+    assert len(rule_points) == len(baikal.rules)
+    assert set(engine.last_rounds) == {group.id for group in world.collector.groups}
