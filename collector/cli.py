@@ -105,6 +105,7 @@ def cmd_collect(args: argparse.Namespace, redactor: Redactor) -> int:
 
 def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     from collector.app import DatabaseSetup, build_collector, build_compliance, build_influx_sink, run_scheduled
+    from exporters.prometheus import start_exporter
 
     try:
         shard = None if args.shard is None else parse_shard(args.shard)
@@ -136,7 +137,21 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
         len(collector.networks),
     )
     compliance = build_compliance(collector, redactor=redactor, log=log, shard=shard)
+    exporter = None
+    settings = config.main.exporter
+    if settings.enabled:
+        try:
+            exporter = start_exporter(
+                collector, compliance, address=str(settings.listen_address), port=settings.port, log=log
+            )
+        except OSError as exc:
+            log.error("cannot serve metrics on %s port %d: %s", settings.listen_address, settings.port, exc.strerror)
+            sink.close()
+            return EXIT_FAILED
+        log.info("metrics at %s", exporter.url)
     run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log), compliance=compliance)
+    if exporter is not None:
+        exporter.stop()
     flushed = sink.flush(timeout_s=10.0)
     sink.close()
     log.info("stopped%s", "" if flushed else " (some points were still buffered)")
@@ -216,6 +231,22 @@ def cmd_simulate(args: argparse.Namespace, redactor: Redactor) -> int:
     return EXIT_OK
 
 
+def cmd_dashboards_build(args: argparse.Namespace, redactor: Redactor) -> int:
+    from dashboards.build import DashboardSourceError, build
+
+    try:
+        written = build(args.out)
+    except DashboardSourceError as exc:
+        print(f"minewatch: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"minewatch: cannot write dashboards to {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minewatch", description="Watch mining groups against their permits.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -249,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-external", action="store_true", help="allow a non-loopback --listen address (containers only)"
     )
     simulate.set_defaults(func=cmd_simulate)
+    dashboards = sub.add_parser("dashboards", help="Grafana dashboards generated from dashboards/*.dashboard.py")
+    dashboards_sub = dashboards.add_subparsers(dest="dashboards_command", required=True, metavar="ACTION")
+    build = dashboards_sub.add_parser("build", help="render every dashboard to JSON")
+    build.add_argument(
+        "--out", type=Path, default=Path("dashboards") / "generated", help="directory (default: dashboards/generated)"
+    )
+    build.set_defaults(func=cmd_dashboards_build)
     return parser
 
 

@@ -112,8 +112,12 @@ def copy_demo_config(
         text = _replace_once(text, r"^\[\[network\]\]\n(?:\w+ = .*\n)+", "")
     alerting = {"state_file": '"state/alerts.json"', **(alerting or {})}
     exporter = {"port": "0", **(exporter or {})}
-    sections = (("influxdb", influx or {}), ("schedule", schedule or {}), ("alerting", alerting), ("exporter", exporter))
-    for section, values in sections:
+    for section, values in (
+        ("influxdb", influx or {}),
+        ("schedule", schedule or {}),
+        ("alerting", alerting),
+        ("exporter", exporter),
+    ):
         for key, value in values.items():
             if re.search(rf"^{key} = ", text, flags=re.MULTILINE):
                 text = _replace_once(text, rf"^{key} = .*$", f"{key} = {value}")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import socket
+
 import pytest
-from cli_support import DEMO_SECRETS, CliRunner, MakeConfig, NewDatabase, wait_for
+import requests
+from cli_support import DEMO_SECRETS, CliRunner, MakeConfig, NewDatabase, Running, wait_for
 
 from collector.errors import StorageError
 from collector.sinks.influx import V1Transport
@@ -54,15 +58,51 @@ def test_run_polls_every_account_on_schedule_and_exits_0_on_sigterm(
         return counts if all(counts.get(account, 0) >= 2 for account in config.accounts) else None
 
     counts = wait_for("two source_health points per account", two_polls_of_every_account, timeout_s=40)
+    scrape = requests.get(metrics_url(daemon), timeout=5).text
     daemon.terminate()
     run = daemon.wait(timeout_s=25)
 
+    up = {
+        line.split('target="', 1)[1].split('"', 1)[0]
+        for line in scrape.splitlines()
+        if line.startswith("minewatch_source_up{") and 'kind="cgminer"' not in line and line.endswith(" 1.0")
+    }
+    assert {account for _, account in config.accounts} <= up, "the exporter does not show every account up"
     assert set(counts) == config.accounts
     assert db.query("SELECT success FROM source_health WHERE success = 0") == [], "a scheduled poll failed"
     assert run.code == 0, str(run)
     assert "Traceback" not in run.err
     for secret in DEMO_SECRETS:
         assert secret not in run.err
+        assert secret not in scrape
+
+
+def metrics_url(daemon: Running) -> str:
+    """The exporter's address, from the daemon's log line `metrics at http://...`."""
+
+    def logged() -> str | None:
+        assert daemon.is_running(), f"the daemon exited early:\n{daemon.err}"
+        found = re.search(r"metrics at (http://\S+)", daemon.err)
+        return found.group(1) if found else None
+
+    return wait_for("the exporter's address in the log", logged, timeout_s=20)
+
+
+def test_run_exits_1_naming_the_address_when_the_exporter_port_is_taken(
+    cli: CliRunner, make_config: MakeConfig, influxd: InfluxdServer, new_database: NewDatabase
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = make_config(
+            influx_url=influxd.url, database=new_database().database, exporter={"port": str(port)}
+        )
+        run = cli.run("run", "-c", str(config.main), timeout_s=30)
+
+    assert run.code == 1, str(run)
+    assert f"cannot serve metrics on 127.0.0.1 port {port}" in run.err
+    assert "Traceback" not in run.err
 
 
 def test_shards_poll_disjoint_groups_that_cover_all(
