@@ -148,7 +148,6 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
             log.error("cannot serve metrics on %s port %d: %s", settings.listen_address, settings.port, exc.strerror)
             sink.close()
             return EXIT_FAILED
-        log.info("metrics at %s", exporter.url)
     run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log), compliance=compliance)
     if exporter is not None:
         exporter.stop()

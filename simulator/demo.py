@@ -1,12 +1,13 @@
 """`make demo`: a local InfluxDB, the simulator and the real collector daemon, then what it stored.
 
 Everything listens on 127.0.0.1: InfluxDB on 18086 (RPC 18088), the simulator on 18400 (pools and
-mempool.space) and its miners on 18401 and up. Runs until Ctrl-C,
+mempool.space), its miners on 18401 and up, the collector's Prometheus exporter on 9108. Runs until Ctrl-C,
 or for $DEMO_SECONDS seconds, and stops everything it started.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+
+import requests
 
 from collector.adapters.registry import source_registry
 from collector.compliance.alerts import StateFileError, read_state, state_file_path
@@ -75,6 +78,8 @@ def main() -> int:
         if _wait_for_data(db, config, stop, deadline):
             print_summary(db, config)
             print_alerts(config, stop, deadline)
+            print_metrics(config, stop)
+            print_dashboards(WORKDIR / "dashboards")
             print_next_steps(influxd.url, config.main.influxdb.database)
         while not stop.wait(1.0):
             if collector.poll() is not None:
@@ -306,6 +311,44 @@ def print_alerts(config: AppConfig, stop: threading.Event, demo_deadline: float 
     print(shown.stdout.rstrip() or shown.stderr.rstrip(), flush=True)
 
 
+def print_metrics(config: AppConfig, stop: threading.Event) -> None:
+    """The exporter's view of each group, once the first compliance round is in: what Prometheus would scrape."""
+    exporter = config.main.exporter
+    url = f"http://{exporter.listen_address}:{exporter.port}/metrics"
+    print(f"\n=== Prometheus metrics ({url}), per group ===", flush=True)
+    wanted = ("minewatch_group_compliance_status", "minewatch_group_hashrate_quota_utilisation_ratio")
+    deadline = time.monotonic() + 3 * config.main.schedule.interval_s
+    lines: list[str] = []
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            lines = requests.get(url, timeout=5).text.splitlines()
+        except requests.RequestException as exc:
+            print(f"demo: the exporter did not answer: {exc}")
+            return
+        if any(line.startswith(wanted) for line in lines):
+            break
+        stop.wait(2.0)
+    for line in lines:
+        if line.startswith(wanted):
+            print(f"  {line}")
+    print(f"  ... {len(lines)} lines in all (`curl -s {url}`)", flush=True)
+
+
+def print_dashboards(out: Path) -> None:
+    """Build the Grafana dashboards (as `minewatch dashboards build` does) and list their panels."""
+    from dashboards.build import build
+
+    print(f"\n=== Grafana dashboards (`minewatch dashboards build --out {out.relative_to(ROOT)}`) ===")
+    written = build(out)
+    for path in written:
+        board = json.loads(path.read_text(encoding="utf-8"))
+        panels = [panel["title"] for panel in board["panels"] if panel.get("type") != "row"]
+        print(f"  {board['title']} ({path.relative_to(ROOT)}, uid {board['uid']}): {len(panels)} panels")
+        print(f"    {'; '.join(panels)}")
+    query = json.loads(written[0].read_text(encoding="utf-8"))["panels"][0]["targets"][0]["query"]
+    print(f"  a panel's InfluxQL, as Grafana receives it: {query}", flush=True)
+
+
 def print_next_steps(influx_url: str, database: str) -> None:
     """Where to look next."""
     print(
@@ -315,6 +358,8 @@ def print_next_steps(influx_url: str, database: str) -> None:
                 --data-urlencode 'q=SELECT last(hashrate_hs) FROM pool_account GROUP BY group_id, account'
   One poll:   .venv/bin/minewatch collect --once --print -c config/demo/minewatch.toml
   Alerts:     .venv/bin/minewatch alerts -c config/demo/minewatch.toml   (every alert; --active: open ones)
+  Metrics:    curl -s http://127.0.0.1:9108/metrics   (while the demo runs)
+  Grafana:    import .demo/dashboards/*.json, or `docker-compose --profile demo up` (see README)
   Config:     config/demo/ (groups, permits), config/regions.toml (ban calendar)
   Scenario:   simulator/scenarios/demo.toml (what the fake pools serve; the ground truth)
   Stop:       Ctrl-C (or set DEMO_SECONDS=N)

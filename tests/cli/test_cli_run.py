@@ -78,11 +78,11 @@ def test_run_polls_every_account_on_schedule_and_exits_0_on_sigterm(
 
 
 def metrics_url(daemon: Running) -> str:
-    """The exporter's address, from the daemon's log line `metrics at http://...`."""
+    """The exporter's address, from the daemon's log line `Prometheus exporter on http://...`."""
 
     def logged() -> str | None:
         assert daemon.is_running(), f"the daemon exited early:\n{daemon.err}"
-        found = re.search(r"metrics at (http://\S+)", daemon.err)
+        found = re.search(r"Prometheus exporter on (http://\S+)", daemon.err)
         return found.group(1) if found else None
 
     return wait_for("the exporter's address in the log", logged, timeout_s=20)
