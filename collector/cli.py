@@ -148,9 +148,11 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
             log.error("cannot serve metrics on %s port %d: %s", settings.listen_address, settings.port, exc.strerror)
             sink.close()
             return EXIT_FAILED
-    run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log), compliance=compliance)
-    if exporter is not None:
-        exporter.stop()
+    try:
+        run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log), compliance=compliance)
+    finally:
+        if exporter is not None:
+            exporter.stop()
     flushed = sink.flush(timeout_s=10.0)
     sink.close()
     log.info("stopped%s", "" if flushed else " (some points were still buffered)")

@@ -114,32 +114,39 @@ def cases() -> list[Case]:
             ),
         ),
         Case(
-            "a permit rule in violation alerts with the rule's severity; an operational one does not",
+            "a firing permit alert pages with the rule's severity; an operational one, or a violation minewatch "
+            "still holds back (hold time, notice), does not",
             {
+                _series(m.ALERTS_FIRING.name, group_id="baikal", rule="pool_whitelist", severity="critical"): "1x10",
                 _series(
                     m.RULE_STATUS.name, group_id="baikal", rule="pool_whitelist", severity="critical", kind="permit"
                 ): "2x10",
+                _series(m.ALERTS_FIRING.name, group_id="baikal", rule="hashrate_drop", severity="warning"): "1x10",
                 _series(
                     m.RULE_STATUS.name, group_id="baikal", rule="hashrate_drop", severity="warning", kind="operational"
                 ): "2x10",
+                _series(m.ALERTS_FIRING.name, group_id="sibgaz", rule="blackout", severity="critical"): "0x10",
                 _series(
-                    m.RULE_STATUS.name, group_id="sibgaz", rule="pool_whitelist", severity="critical", kind="permit"
-                ): "0x10",
+                    m.RULE_STATUS.name, group_id="sibgaz", rule="blackout", severity="critical", kind="permit"
+                ): "2x10",
             },
             (
                 Expect(
                     "5m",
                     "MinewatchGroupViolation",
-                    (
-                        {
-                            **TARGET,
-                            "group_id": "baikal",
-                            "rule": "pool_whitelist",
-                            "severity": "critical",
-                            "kind": "permit",
-                        },
-                    ),
+                    ({**TARGET, "group_id": "baikal", "rule": "pool_whitelist", "severity": "critical"},),
                 ),
+            ),
+        ),
+        Case(
+            "compliance rounds that stop are noticed; rounds that go on are not",
+            {
+                _series(m.GROUP_LAST_ROUND.name, group_id="baikal"): "0+60x30",
+                _series(m.GROUP_LAST_ROUND.name, group_id="sibgaz"): "0+60x5 300x25",
+            },
+            (
+                Expect("10m", "MinewatchComplianceRoundsStopped"),
+                Expect("25m", "MinewatchComplianceRoundsStopped", ({**TARGET, "group_id": "sibgaz"},)),
             ),
         ),
         Case(

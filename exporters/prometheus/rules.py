@@ -50,6 +50,8 @@ class RuleSettings:
     all_stale_for: str = "5m"
     source_failing_for: str = "15m"
     violation_for: str = "1m"  # minewatch has already applied the rule's hold time
+    round_stale_after_s: int = 600  # ten missed compliance rounds at 60 s
+    round_stopped_for: str = "5m"
     quota_for: str = "15m"
     unaccounted_share: float = 0.10  # of the device-side hashrate no permitted pool credits
     unaccounted_for: str = "30m"
@@ -102,12 +104,24 @@ def alert_rules(settings: RuleSettings = DEFAULT_SETTINGS) -> list[AlertRule]:
         ),
         AlertRule(
             "MinewatchGroupViolation",
-            f'{m.RULE_STATUS.name}{{{job},kind="permit"}} == 2',
+            # The firing alerts, not the rounds' raw verdicts: minewatch has applied each rule's hold and
+            # keep-firing times, and excused findings (notices) are never firing.
+            f"{m.ALERTS_FIRING.name}{{{job}}} > 0\n"
+            f'and on (job, instance, group_id, rule) {m.RULE_STATUS.name}{{{job},kind="permit"}}',
             settings.violation_for,
             None,
             "{{ $labels.group_id }} violates its permit: {{ $labels.rule }}",
-            "minewatch judges group {{ $labels.group_id }} in violation of rule {{ $labels.rule }} "
-            "({{ $labels.severity }}) at its last compliance round.",
+            "minewatch holds a firing alert for group {{ $labels.group_id }}, rule {{ $labels.rule }} "
+            "({{ $labels.severity }}).",
+        ),
+        AlertRule(
+            "MinewatchComplianceRoundsStopped",
+            f"time() - {m.GROUP_LAST_ROUND.name}{{{job}}} > {settings.round_stale_after_s}",
+            settings.round_stopped_for,
+            "critical",
+            "minewatch stopped judging {{ $labels.group_id }}",
+            "The last compliance round of group {{ $labels.group_id }} is over "
+            f"{settings.round_stale_after_s} s old: its compliance metrics and alerts are frozen.",
         ),
         AlertRule(
             "MinewatchGroupOverHashrateQuota",

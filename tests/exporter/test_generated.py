@@ -53,7 +53,7 @@ def test_every_rule_has_severity_and_templated_annotations() -> None:
 def test_promtool_accepts_the_rules() -> None:
     result = promtool("check", "rules", str(ROOT / RULES_YML))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 13 rules found" in result.stdout
+    assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:

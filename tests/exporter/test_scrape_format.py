@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import ExporterWorld
 from exporter_support import promtool, scrape
+from exporter_world import ExporterWorld
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector.targets import Target

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from conftest import FAILING_ACCOUNT, HELD_RULE, OFF_MINERS, ExporterWorld
 from exporter_support import scrape
+from exporter_world import FAILING_ACCOUNT, HELD_RULE, OFF_MINERS, ExporterWorld
 
 from collector.compliance.alerts import AlertBook
 from collector.compliance.delivery import Delivery

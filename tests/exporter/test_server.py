@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from conftest import ExporterWorld
 from exporter_support import Scrape
+from exporter_world import ExporterWorld
 
 from collector.compliance.alerts import AlertBook
 from collector.compliance.delivery import Delivery
