@@ -35,8 +35,10 @@ from collector.sinks.buffered import InfluxSink
 from collector.sinks.influx import V1Transport, V2Transport
 from collector.state import StateStore
 from collector.targets import DeviceTarget, NetworkTarget, PoolTarget, Target
+from exporters.reports.scheduled import ScheduledReports
 
 T = TypeVar("T")
+REPORT_CHECK_INTERVAL_S = 600.0
 USER_AGENT = "minewatch/0.1 (+https://github.com/minewatch)"
 
 
@@ -268,22 +270,29 @@ def build_influx_sink(settings: InfluxConfig, redactor: Redactor, log: logging.L
             redact=redactor,
         )
     else:
-        transport = V1Transport(
-            settings.url,
-            settings.database,
-            retention_policy=settings.retention_policy,
-            username=settings.username,
-            password=settings.secret("password"),
-            token=settings.secret("token"),
-            timeout_s=settings.timeout_s,
-            redact=redactor,
-        )
+        transport = build_query_transport(settings, redactor)
     return InfluxSink(
         transport,
         batch_size=settings.batch_size,
         flush_interval_s=settings.flush_interval_s,
         max_buffered_lines=settings.max_buffered_lines,
         log=log.getChild("influxdb"),
+    )
+
+
+def build_query_transport(settings: InfluxConfig, redactor: Redactor) -> V1Transport:
+    """A client of the v1 API (`/query` InfluxQL, `/write`), which every InfluxDB generation speaks. With
+    `api = "v2"` the bucket is read as the database of the same name (2.x's DBRP mapping)."""
+    settings.register_secrets(redactor)
+    return V1Transport(
+        settings.url,
+        settings.bucket or settings.database if settings.api == "v2" else settings.database,
+        retention_policy=settings.retention_policy,
+        username=settings.username,
+        password=settings.secret("password"),
+        token=settings.secret("token"),
+        timeout_s=settings.timeout_s,
+        redact=redactor,
     )
 
 
@@ -382,10 +391,11 @@ def run_scheduled(
     stop: threading.Event,
     setup_database: DatabaseSetup | None = None,
     compliance: ComplianceEngine | None = None,
+    reports: ScheduledReports | None = None,
     shutdown_timeout_s: float = 20.0,
 ) -> Scheduler:
-    """Schedule every target, each group's facts and compliance round; return once `stop` is set and the jobs
-    have finished."""
+    """Schedule every target, each group's facts and compliance round, and the monthly report's check; return
+    once `stop` is set and the jobs have finished."""
     schedule = collector.config.main.schedule
     scheduler = Scheduler(
         interval_s=schedule.interval_s,
@@ -417,6 +427,13 @@ def run_scheduled(
         for group in collector.groups:
             scheduler.add(f"{group.id}/compliance", _bind(_compliance_round, (compliance, group, collector.clock)))
         threading.Thread(target=compliance.delivery.run, args=(delivering,), name="alert-delivery", daemon=True).start()
+    if reports is not None:
+        # Due months (and any missed while the daemon was down) are made within one check of falling due.
+        scheduler.add(
+            "reports/monthly",
+            lambda: reports.run_due(datetime.fromtimestamp(collector.clock(), UTC)),
+            interval_s=REPORT_CHECK_INTERVAL_S,
+        )
     scheduler.start()
     log.info("scheduled %d jobs every %g s", scheduler.job_count, schedule.interval_s)
     stop.wait()

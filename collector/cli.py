@@ -14,6 +14,7 @@ from typing import TextIO
 
 from collector.adapters.registry import source_registry
 from collector.config import AppConfig, ConfigInvalid, default_config_path, load_config
+from collector.errors import StorageError
 from collector.redact import RedactingFilter, Redactor
 from collector.sharding import ShardError, parse_shard, shard_of
 
@@ -104,8 +105,16 @@ def cmd_collect(args: argparse.Namespace, redactor: Redactor) -> int:
 
 
 def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from collector.app import DatabaseSetup, build_collector, build_compliance, build_influx_sink, run_scheduled
+    from collector.app import (
+        DatabaseSetup,
+        build_collector,
+        build_compliance,
+        build_influx_sink,
+        build_query_transport,
+        run_scheduled,
+    )
     from exporters.prometheus import start_exporter
+    from exporters.reports.scheduled import ScheduledReports
 
     try:
         shard = None if args.shard is None else parse_shard(args.shard)
@@ -148,8 +157,20 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
             log.error("cannot serve metrics on %s port %d: %s", settings.listen_address, settings.port, exc.strerror)
             sink.close()
             return EXIT_FAILED
+    reports = None
+    if config.main.reports.enabled and (shard is None or shard[0] == 0):  # one replica writes the reports
+        reports = ScheduledReports.from_config(
+            config, config.main.reports, build_query_transport(config.main.influxdb, redactor)
+        )
     try:
-        run_scheduled(collector, log=log, stop=stop, setup_database=DatabaseSetup(sink, log), compliance=compliance)
+        run_scheduled(
+            collector,
+            log=log,
+            stop=stop,
+            setup_database=DatabaseSetup(sink, log),
+            compliance=compliance,
+            reports=reports,
+        )
     finally:
         if exporter is not None:
             exporter.stop()
@@ -248,6 +269,56 @@ def cmd_dashboards_build(args: argparse.Namespace, redactor: Redactor) -> int:
     return EXIT_OK
 
 
+def cmd_report_monthly(args: argparse.Namespace, redactor: Redactor) -> int:
+    from collector.app import build_query_transport
+    from exporters.reports.generate import generate_monthly
+    from exporters.reports.period import MonthError
+    from exporters.reports.progress import progress_for
+    from exporters.reports.settings import ALL_FORMATS, ReportFormat
+
+    formats: list[ReportFormat] = []
+    for name in (part.strip() for part in args.format.split(",")):
+        if name not in ALL_FORMATS:
+            known = ", ".join(ALL_FORMATS)
+            print(f"minewatch: --format {args.format!r}: {name!r} is not one of {known}", file=sys.stderr)
+            return EXIT_USAGE
+        formats.append(name)
+    config = _load(args.config, redactor, sys.stderr)
+    if config is None:
+        return EXIT_USAGE
+    if args.group is not None and args.group not in {group.id for group in config.groups}:
+        print(f"minewatch: --group {args.group!r}: no such group in {config.path}", file=sys.stderr)
+        return EXIT_USAGE
+    out = args.out if args.out is not None else config.path.parent / config.main.reports.out_dir
+    transport = build_query_transport(config.main.influxdb, redactor)
+    try:
+        result = generate_monthly(
+            config,
+            args.month,
+            transport=transport,
+            formats=formats,
+            out_dir=out,
+            group_id=args.group,
+            now=datetime.now(UTC),
+            progress=progress_for(sys.stdout),  # a bar on a terminal, JSON lines otherwise
+        )
+    except MonthError as exc:
+        print(f"minewatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as exc:
+        print(f"minewatch: cannot read InfluxDB: {redactor(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"minewatch: cannot write the report to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        transport.close()
+    if sys.stdout.isatty():  # otherwise the JSON lines named every file
+        for path in result.paths:
+            print(path)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minewatch", description="Watch mining groups against their permits.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -288,6 +359,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("dashboards") / "generated", help="directory (default: dashboards/generated)"
     )
     build.set_defaults(func=cmd_dashboards_build)
+    report = sub.add_parser("report", help="reports computed from what InfluxDB holds")
+    report_sub = report.add_subparsers(dest="report_command", required=True, metavar="KIND")
+    monthly = with_config(report_sub.add_parser("monthly", help="the monthly production summary of every group"))
+    monthly.add_argument("--month", required=True, help="YYYY-MM (month boundaries in each site's time zone)")
+    monthly.add_argument("--group", help="only this group (default: every group)")
+    monthly.add_argument("--format", default="csv,json,pdf", help="comma-separated: csv, json, pdf (default: all)")
+    monthly.add_argument("--out", type=Path, help="directory (default: [reports] out_dir of the config)")
+    monthly.set_defaults(func=cmd_report_monthly)
     return parser
 
 

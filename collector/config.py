@@ -37,6 +37,7 @@ from collector.errors import ConfigError
 from collector.redact import Redactor
 from collector.secrets import SecretMissing, WithSecrets, read_secret_file
 from collector.units import UnitError, parse_hashrate, parse_power
+from exporters.reports.settings import ReportSettings
 
 DEFAULT_CONFIG = Path("config/minewatch.toml")
 CONFIG_ENV = "MINEWATCH_CONFIG"
@@ -219,6 +220,7 @@ class MainConfig(Strict):
     alerting: AlertingConfig = AlertingConfig()
     compliance: RuleSettings = RuleSettings()
     exporter: ExporterConfig = ExporterConfig()
+    reports: ReportSettings = ReportSettings()
 
     @model_validator(mode="after")
     def _stale_after_a_poll(self) -> MainConfig:
