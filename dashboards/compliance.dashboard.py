@@ -44,6 +44,7 @@ groups_in_violation = stat(
     ],
     at(0, 0, 6, 6),
     thresholds=steps(OK, (1, VIOLATION_COLOUR)),
+    no_value="0",  # no group with status 2 returns no row: that is zero groups, not missing data
 )
 
 alerts_opened = stat(
@@ -52,6 +53,7 @@ alerts_opened = stat(
     [target(f'SELECT count("state") FROM "{VIOLATION}" {WHERE} AND "state" = \'firing\'', "A")],
     at(6, 0, 6, 6),
     thresholds=steps(OK, (1, VIOLATION_COLOUR)),
+    no_value="0",  # no firing transition in the range returns no row: zero alerts opened
 )
 
 violations_by_rule = time_series(

@@ -21,6 +21,7 @@ from dashboards.panels import (
 )
 from dashboards.panels import dashboard as minewatch_dashboard
 
+DATA_AGE = "data age"
 STATUS_COLUMN = by_name(
     "status", mappings=[value_mapping(STATUS_MAPPING)], custom__cellOptions=cell("color-background")
 )
@@ -95,10 +96,10 @@ stale_sources = table(
     ],
     at(10, 9, 14, 9),
     overrides=[
-        by_name("data_age_s", unit="s", displayName="data age"),
+        by_name("data_age_s", unit="s", displayName=DATA_AGE),
         by_name("stale", mappings=[value_mapping({1: ("stale", VIOLATION)})], custom__cellOptions=cell("color-text")),
     ],
-    sort_by=("data_age_s", True),
+    sort_by=(DATA_AGE, True),  # a table sorts by the displayed name, after the override renamed the column
     transformations=[hide_columns("Time")],
 )
 

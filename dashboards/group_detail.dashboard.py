@@ -16,6 +16,9 @@ from collector.sinks.points import (
 )
 from dashboards.influxql import INTERVAL, WHERE
 from dashboards.panels import (
+    COIN_DECIMALS,
+    COIN_UNIT,
+    HASHRATE,
     NEUTRAL,
     OK,
     STATUS_MAPPING,
@@ -35,7 +38,7 @@ from dashboards.panels import (
 from dashboards.panels import VIOLATION as VIOLATION_COLOUR
 from dashboards.panels import dashboard as minewatch_dashboard
 
-SATS_PER_BTC = 100_000_000
+SATS_PER_COIN = 100_000_000  # `amount_sats` counts 1e-8 of the coin (satoshis for BTC)
 BLACKOUT = "blackout"
 # A blackout (regional ban or the permit's own window) drawn as a shaded band behind the measured series: a
 # stepped 0/1 series on its own hidden axis, so it never rescales the hashrate or power axis.
@@ -51,13 +54,18 @@ BLACKOUT_BAND = by_name(
     max=1,
     unit="none",
 )
+# Grafana names an InfluxQL series `measurement.column` unless the target has an alias, so every target whose
+# series an override refers to by name gets the alias "$col": the series is then called by its `AS` name.
+BY_COLUMN = "$col"
 QUOTA_LINE = {"custom__lineStyle": {"fill": "dash", "dash": [10, 10]}, "custom__fillOpacity": 0, "custom__lineWidth": 2}
 
 
 def blackout_target(ref_id: str) -> InfluxDBTarget:
     """1 while any site of the group is inside a blackout or ban window, per interval."""
     return target(
-        f'SELECT max("blackout") AS "{BLACKOUT}" FROM "{SITE}" {WHERE} GROUP BY {INTERVAL} fill(none)', ref_id
+        f'SELECT max("blackout") AS "{BLACKOUT}" FROM "{SITE}" {WHERE} GROUP BY {INTERVAL} fill(none)',
+        ref_id,
+        alias=BY_COLUMN,
     )
 
 
@@ -71,16 +79,18 @@ hashrate = time_series(
             f'mean("pool_permitted_hs") AS "pool-side, permitted pools", mean("device_hs") AS "device-side" '
             f'FROM "{COMPLIANCE}" {WHERE} GROUP BY {INTERVAL} fill(null)',
             "A",
+            alias=BY_COLUMN,
         ),
         target(
             f'SELECT max("max_hashrate_hs") AS "permitted quota" FROM "{PERMIT}" {WHERE} '
             f"GROUP BY {INTERVAL} fill(none)",
             "B",
+            alias=BY_COLUMN,
         ),
         blackout_target("C"),
     ],
     at(0, 0, 16, 9),
-    unit="H/s",
+    unit=HASHRATE,
     overrides=[by_name("permitted quota", color=fixed(VIOLATION_COLOUR), **QUOTA_LINE), BLACKOUT_BAND],
 )
 
@@ -93,10 +103,11 @@ unaccounted = time_series(
             f'SELECT mean("unaccounted_hs") AS "unaccounted" FROM "{COMPLIANCE}" {WHERE} '
             f"GROUP BY {INTERVAL} fill(null)",
             "A",
+            alias=BY_COLUMN,
         )
     ],
     at(16, 0, 8, 9),
-    unit="H/s",
+    unit=HASHRATE,
     overrides=[by_name("unaccounted", color=fixed(WARNING))],
 )
 
@@ -112,7 +123,7 @@ by_pool = time_series(
         )
     ],
     at(0, 9, 12, 9),
-    unit="H/s",
+    unit=HASHRATE,
     stacked=True,
     overrides=[
         by_regexp(r".*\(permitted: no\)$", color=fixed(VIOLATION_COLOUR)),
@@ -128,6 +139,7 @@ power = time_series(
         target(
             f'SELECT mean("power_w") AS "power draw" FROM "{COMPLIANCE}" {WHERE} GROUP BY {INTERVAL} fill(null)',
             "A",
+            alias=BY_COLUMN,
         ),
         target(
             f'SELECT max("capacity_w") FROM "{SITE}" {WHERE} GROUP BY {INTERVAL}, "site" fill(none)',
@@ -137,6 +149,7 @@ power = time_series(
         target(
             f'SELECT max("max_power_w") AS "permitted power" FROM "{PERMIT}" {WHERE} GROUP BY {INTERVAL} fill(none)',
             "C",
+            alias=BY_COLUMN,
         ),
         blackout_target("D"),
     ],
@@ -151,12 +164,12 @@ power = time_series(
 
 payouts = table(
     "Payouts",
-    "Every payout that left a pool account, newest first, with the address it went to. Undeclared: the permit "
-    "in force at the payout's time does not list the address.",
+    "Every payout that left a pool account, newest first: the amount in its coin and the address it went to. "
+    "Undeclared: the permit in force at the payout's time does not list the address.",
     [
         target(
-            f'SELECT "amount_sats" / {SATS_PER_BTC} AS "amount", "address", "declared", "txid", "pool", "account" '
-            f'FROM "{POOL_PAYOUT}" {WHERE} ORDER BY time DESC',
+            f'SELECT "amount_sats" / {SATS_PER_COIN} AS "amount", "coin", "address", "declared", "txid", "pool", '
+            f'"account" FROM "{POOL_PAYOUT}" {WHERE} ORDER BY time DESC',
             "A",
             table=True,
         )
@@ -164,7 +177,7 @@ payouts = table(
     at(0, 18, 16, 9),
     overrides=[
         by_name("Time", unit="dateTimeAsIso"),
-        by_name("amount", unit="currencyBTC", decimals=8),
+        by_name("amount", unit=COIN_UNIT, decimals=COIN_DECIMALS),
         by_name(
             "declared",
             mappings=[value_mapping({1: ("declared", OK), 0: ("UNDECLARED", VIOLATION_COLOUR)})],
@@ -175,17 +188,18 @@ payouts = table(
 
 production = time_series(
     "Daily production",
-    "Credits to the group's pool accounts per UTC day (a day's accrual or block rewards).",
+    "Credits to the group's pool accounts per UTC day (a day's accrual or block rewards), one series per coin.",
     [
         target(
-            f'SELECT sum("amount_sats") / {SATS_PER_BTC} AS "credited" FROM "{POOL_EARNING}" {WHERE} '
+            f'SELECT sum("amount_sats") / {SATS_PER_COIN} AS "credited" FROM "{POOL_EARNING}" {WHERE} '
             'GROUP BY time(1d), "coin" fill(none)',
             "A",
-            alias="$tag_coin credited",
+            alias="$tag_coin",
         )
     ],
     at(16, 18, 8, 9),
-    unit="currencyBTC",
+    unit=COIN_UNIT,
+    decimals=COIN_DECIMALS,
     bars=True,
 )
 

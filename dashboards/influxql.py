@@ -21,6 +21,9 @@ INTERVAL = "time($__interval)"
 GROUP_VARIABLE = "group_id"
 GROUP_MATCH = f'"group_id" =~ /^${GROUP_VARIABLE}$/'
 WHERE = f"WHERE {TIME_FILTER} AND {GROUP_MATCH}"
+# Network feeds (the mempool chain feed) belong to no group: their `source_health` points have no group_id tag,
+# which InfluxQL compares as ''. Collector health shows them whatever groups are selected.
+WHERE_OR_NETWORK = f"WHERE {TIME_FILTER} AND ({GROUP_MATCH} OR \"group_id\" = '')"
 
 _FROM = re.compile(r'\bFROM\s+"([^"]+)"', re.IGNORECASE)
 _ALIAS = re.compile(r'\bAS\s+"([^"]+)"', re.IGNORECASE)

@@ -40,6 +40,12 @@ PLUGIN_VERSION = "10.4.0"
 # Every dashboard's default view: the last day, wide enough for daily production and the alert history.
 DEFAULT_TIME = Time("now-24h", "now")
 
+# Grafana unit ids (`valueFormats/categories.ts`): hashrate is "Hs" (H/s, kH/s, ... scaled); "H/s" is unknown to it.
+HASHRATE = "Hs"
+# An amount of some coin (the coin is in the series name or a column, never assumed to be BTC): a plain number
+# with 8 decimals, the satoshi precision, and no currency symbol.
+COIN_UNIT, COIN_DECIMALS = "none", 8
+
 # Colours (Grafana's named palette).
 OK, UNKNOWN, WARNING, VIOLATION, NEUTRAL = "green", "#8e8e8e", "orange", "red", "blue"
 
@@ -181,11 +187,15 @@ def time_series(
     stacked: bool = False,
     transformations: Sequence[JSON] = (),
     soft_max: float | None = None,
+    decimals: int | None = None,
 ) -> TimeSeries:
     """A time series; gaps in the data stay gaps (`spanNulls` off): a failed poll is not a flat line."""
     custom: JSON = {"spanNulls": False, "stacking": {"mode": "normal" if stacked else "none", "group": "A"}}
     if soft_max is not None:
         custom["axisSoftMax"] = soft_max
+    defaults: JSON = {"custom": custom}
+    if decimals is not None:
+        defaults["decimals"] = decimals
     return TimeSeries(
         title=title,
         description=description,
@@ -204,7 +214,7 @@ def time_series(
             thresholds=thresholds,
             mappings=(),
             overrides=overrides,
-            defaults={"custom": custom},
+            defaults=defaults,
             transformations=transformations,
         ),
     )
@@ -218,8 +228,10 @@ def stat(
     *,
     unit: str = "none",
     thresholds: JSON | None = None,
+    no_value: str | None = None,
 ) -> Stat:
-    """One number: the last non-null value over the range."""
+    """One number: the last non-null value over the range; `no_value` is shown when the query returns nothing
+    (only where nothing means a known value, e.g. "0" for a count of events)."""
     return Stat(
         title=title,
         description=description,
@@ -229,7 +241,13 @@ def stat(
         format=unit,
         graphMode="none",
         reduceCalc="lastNotNull",
-        extraJson=_extra(unit=unit, thresholds=thresholds, mappings=(), overrides=()),
+        extraJson=_extra(
+            unit=unit,
+            thresholds=thresholds,
+            mappings=(),
+            overrides=(),
+            defaults=None if no_value is None else {"noValue": no_value},
+        ),
     )
 
 
@@ -265,6 +283,16 @@ def table(
     )
 
 
+class _BarGauge(BarGauge):  # type: ignore[misc]  # grafanalib is untyped
+    """grafanalib's BarGauge without its pre-Grafana-7 `options.fieldOptions`: a second, stale set of thresholds
+    (red from 80) next to the real `fieldConfig` that a reader of the JSON could take for the panel's own."""
+
+    def to_json_data(self) -> JSON:
+        data: JSON = super().to_json_data()
+        data["options"].pop("fieldOptions", None)
+        return data
+
+
 def bar_gauge(
     title: str,
     description: str,
@@ -277,7 +305,7 @@ def bar_gauge(
     maximum: float,
 ) -> BarGauge:
     """Horizontal bars, one per series, coloured by `thresholds`; the last non-null value of each series."""
-    return BarGauge(
+    return _BarGauge(
         title=title,
         description=description,
         dataSource=DATASOURCE,

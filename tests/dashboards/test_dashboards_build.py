@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -133,10 +134,50 @@ def test_units_are_grafana_unit_ids(boards: dict[str, dict[str, Any]]) -> None:
     units = {
         panel["title"]: panel["fieldConfig"]["defaults"]["unit"] for board in boards.values() for panel in panels(board)
     }
-    assert units["Hashrate against the permitted quota"] == "H/s"
+    # Grafana's hashrate unit id is "Hs" (valueFormats/categories.ts); "H/s" is unknown to it and shown unscaled.
+    for title in ("Hashrate against the permitted quota", "Unaccounted hashrate", "Hashrate by pool"):
+        assert units[title] == "Hs", title
     assert units["Power against capacity"] == "watt"
     assert units["Hashrate against quota"] == "percentunit"
     assert units["Poll duration"] == units["Data age"] == "s"
+    text = "".join(json.dumps(board) for board in boards.values())
+    assert '"H/s"' not in text
+    assert "currencyBTC" not in text  # amounts are grouped by coin: no coin is assumed to be BTC
+
+
+def test_coin_amounts_are_plain_numbers_with_8_decimals_named_by_their_coin(boards: dict[str, dict[str, Any]]) -> None:
+    by_title = {panel["title"]: panel for board in boards.values() for panel in panels(board)}
+    production = by_title["Daily production"]
+    assert (production["fieldConfig"]["defaults"]["unit"], production["fieldConfig"]["defaults"]["decimals"]) == (
+        "none",
+        8,
+    )
+    [daily] = production["targets"]
+    assert '"coin"' in daily["query"]
+    assert "$tag_coin" in daily["alias"]
+    payouts = by_title["Payouts"]
+    [amount] = [o for o in payouts["fieldConfig"]["overrides"] if o["matcher"]["options"] == "amount"]
+    assert {p["id"]: p["value"] for p in amount["properties"]} == {"unit": "none", "decimals": 8}
+    assert '"coin"' in payouts["targets"][0]["query"]
+
+
+def test_counts_of_events_show_zero_rather_than_no_data(boards: dict[str, dict[str, Any]]) -> None:
+    by_title = {panel["title"]: panel for board in boards.values() for panel in panels(board)}
+    for title in ("Groups in violation", "Alerts opened"):
+        assert by_title[title]["fieldConfig"]["defaults"]["noValue"] == "0", title
+
+
+def test_no_panel_keeps_grafanalibs_legacy_field_options(boards: dict[str, dict[str, Any]]) -> None:
+    for board in boards.values():
+        for panel in panels(board):
+            assert "fieldOptions" not in panel.get("options", {}), panel["title"]
+
+
+def test_collector_health_shows_network_feeds_whatever_groups_are_selected(boards: dict[str, dict[str, Any]]) -> None:
+    health = boards["minewatch-collector-health.json"]
+    for panel in panels(health):
+        for target in panel["targets"]:
+            assert '("group_id" =~ /^$group_id$/ OR "group_id" = \'\')' in target["query"], panel["title"]
 
 
 def test_the_dashboard_sources_type_check_under_mypy_strict() -> None:
