@@ -33,12 +33,15 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 DATASOURCES = ROOT / "dashboards" / "provisioning" / "datasources" / "minewatch.yaml"
 DASHBOARD_PROVIDERS = ROOT / "dashboards" / "provisioning" / "dashboards" / "minewatch.yaml"
 GENERATED = ROOT / "dashboards" / "generated"
+INFLUXDB_INIT = ROOT / "config" / "compose" / "influxdb-init"
+GRAFANA_READER = INFLUXDB_INIT / "grafana-reader.sh"
 
 # What the stack requires from its user, with stand-in values.
 REQUIRED_ENV = {
     "MINEWATCH_INFLUX_TOKEN": "test-token-0123456789abcdef",
     "INFLUXDB_ADMIN_PASSWORD": "test-influx-password",
     "GRAFANA_ADMIN_PASSWORD": "test-grafana-password",
+    "GRAFANA_INFLUX_PASSWORD": "test-grafana-influx-password",
 }
 # The secrets config/groups/example-mining.toml names (the production compose config's default groups).
 EXAMPLE_GROUP_ENV = {"EXAMPLE_MINING_BRAIINS_TOKEN": "braiins-token", "EXAMPLE_MINING_EMCD_KEY": "emcd-key"}
@@ -311,7 +314,10 @@ def test_grafana_login_is_safe(rendered: dict[str, Any]) -> None:
     assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert environment["GF_USERS_ALLOW_SIGN_UP"] == "false"
     assert environment["GF_SECURITY_ADMIN_PASSWORD"] == REQUIRED_ENV["GRAFANA_ADMIN_PASSWORD"]
-    assert environment["MINEWATCH_INFLUX_TOKEN"] == REQUIRED_ENV["MINEWATCH_INFLUX_TOKEN"]
+    # Grafana reads InfluxDB with its read-only login, never with the admin token.
+    assert environment["GRAFANA_INFLUX_PASSWORD"] == REQUIRED_ENV["GRAFANA_INFLUX_PASSWORD"]
+    assert "MINEWATCH_INFLUX_TOKEN" not in environment, "Grafana must not get InfluxDB's admin token"
+    assert REQUIRED_ENV["MINEWATCH_INFLUX_TOKEN"] not in {str(value) for value in environment.values()}
     image = _services(rendered)["grafana"]["image"]
     assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", image), f"pin a Grafana OSS release: {image}"
 
@@ -327,13 +333,71 @@ def test_datasource_points_at_the_compose_influxdb(rendered: dict[str, Any]) -> 
     influx_env = _services(rendered)["influxdb"]["environment"]
     database = source.get("database") or source.get("jsonData", {}).get("dbName")
     assert database == influx_env["DOCKER_INFLUXDB_INIT_BUCKET"]
+    # The read-only InfluxDB 1.x-API login the influxdb service creates, with the password Grafana is given.
     json_data, secure = source.get("jsonData", {}), source.get("secureJsonData", {})
-    headers = {
-        json_data[key]: secure.get(key.replace("Name", "Value"))
-        for key in json_data
-        if re.fullmatch(r"httpHeaderName\d+", key)
-    }
-    assert headers.get("Authorization") == "Token ${MINEWATCH_INFLUX_TOKEN}", headers
+    assert source.get("user") == "grafana", source.get("user")
+    assert secure.get("password") == "${GRAFANA_INFLUX_PASSWORD}", secure
+    assert not [key for key in json_data if re.fullmatch(r"httpHeaderName\d+", key)], "no custom auth header"
+    assert "MINEWATCH_INFLUX_TOKEN" not in DATASOURCES.read_text(encoding="utf-8")
+    grafana_env = _services(rendered)["grafana"]["environment"]
+    assert grafana_env["GRAFANA_INFLUX_PASSWORD"] == influx_env["GRAFANA_INFLUX_PASSWORD"]
+
+
+def _script_commands(path: Path) -> list[list[str]]:
+    """The commands of a shell script: comments dropped, continuation lines joined, split into words."""
+    commands: list[list[str]] = []
+    pending = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        commands.append(shlex.split(pending + stripped, comments=True))
+        pending = ""
+    assert not pending, f"{path.name} ends inside a continued line"
+    return [command for command in commands if command]
+
+
+def test_influxdb_init_script_creates_a_read_only_grafana_login() -> None:
+    assert GRAFANA_READER.is_file(), f"{GRAFANA_READER.relative_to(ROOT)} is missing (Grafana's InfluxDB login)"
+    assert os.access(GRAFANA_READER, os.X_OK), f"{GRAFANA_READER.relative_to(ROOT)} is not executable (chmod 755)"
+    text = GRAFANA_READER.read_text(encoding="utf-8")
+    assert text.startswith("#!/bin/bash\n"), "the influxdb image runs it as an executable: bash shebang"
+    syntax = subprocess.run(["bash", "-n", str(GRAFANA_READER)], capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
+    commands = _script_commands(GRAFANA_READER)
+    assert ["set", "-euo", "pipefail"] in commands, "a failed step must fail the initialisation"
+    creates = [command for command in commands if command[:4] == ["influx", "v1", "auth", "create"]]
+    assert len(creates) == 1, f"expected one `influx v1 auth create`, got {creates}"
+    [create] = creates
+
+    def flag(name: str) -> str:
+        assert create.count(name) == 1, f"`influx v1 auth create` needs one {name}: {create}"
+        return create[create.index(name) + 1]
+
+    assert flag("--username") == "grafana"
+    assert flag("--password") == "${GRAFANA_INFLUX_PASSWORD}"
+    assert flag("--read-bucket") == "${DOCKER_INFLUXDB_INIT_BUCKET_ID}"
+    assert flag("--org") == "${DOCKER_INFLUXDB_INIT_ORG}"
+    # Read permission only: never any write permission, in the command or anywhere else in the script.
+    assert "--write-bucket" not in text
+    assert not [word for command in commands for word in command if word.startswith("--write")]
+    assert not [command for command in commands if command[:2] == ["influx", "auth"]], "no v2 token either"
+
+
+def test_influxdb_runs_the_init_scripts_with_grafanas_password(rendered: dict[str, Any]) -> None:
+    influxdb = _services(rendered)["influxdb"]
+    binds = {target: (path, read_only) for path, target, read_only in _binds(influxdb)}
+    assert binds.get("/docker-entrypoint-initdb.d") == (INFLUXDB_INIT, True), (
+        f"influxdb: mount {INFLUXDB_INIT.relative_to(ROOT)} read-only at /docker-entrypoint-initdb.d"
+    )
+    scripts = sorted(INFLUXDB_INIT.glob("*.sh"))
+    assert GRAFANA_READER in scripts
+    for script in scripts:  # the image runs only executable *.sh files
+        assert os.access(script, os.X_OK), f"{script.relative_to(ROOT)} is not executable"
+    assert influxdb["environment"]["GRAFANA_INFLUX_PASSWORD"] == REQUIRED_ENV["GRAFANA_INFLUX_PASSWORD"]
 
 
 def test_dashboard_provider_reads_the_mounted_directory() -> None:
