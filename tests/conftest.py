@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
-import re
-import uuid
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
 
 # tests/ has no __init__.py, so pytest puts this directory on sys.path (as tests/simulator does for its helpers).
-from servers import InfluxdServer, MissingBinary, ServerFailed, StubHTTPServer, VictoriaMetricsServer
+from servers import (
+    InfluxdServer,
+    MissingBinary,
+    ServerFailed,
+    StubHTTPServer,
+    VictoriaMetricsServer,
+    unique_database,
+)
 
 from collector.errors import StorageError
 from collector.sinks.influx import V1Transport, quote_ident
@@ -49,12 +54,6 @@ def influxd_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdSe
     server = _started(lambda: InfluxdServer(tmp_path_factory.mktemp("influxd-auth"), auth=True))
     yield server
     server.stop()
-
-
-def unique_database(node_name: str) -> str:
-    """A database name unique to one test run, readable in influxd's data dir."""
-    slug = re.sub(r"[^a-z0-9]+", "_", node_name.lower()).strip("_")[:40]
-    return f"t_{slug}_{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

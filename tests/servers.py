@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,3 +117,9 @@ class StubHTTPServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def unique_database(node_name: str) -> str:
+    """A database name unique to one test run, readable in influxd's data dir."""
+    slug = re.sub(r"[^a-z0-9]+", "_", node_name.lower()).strip("_")[:40]
+    return f"t_{slug}_{uuid.uuid4().hex[:8]}"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector.compliance.findings import AlertEvent, Finding
+from collector.compliance.findings import AlertEvent, Finding, GroupSample, PoolShare, RoundSummary, rule_statuses
 from collector.models import (
     DevicePool,
     DeviceSnapshot,
@@ -22,6 +22,7 @@ from collector.sinks.points import (
     CATALOGUE,
     DeviceTags,
     PoolAccountTags,
+    compliance_lines,
     device_lines,
     network_lines,
     permit_line,
@@ -94,6 +95,16 @@ def _all_builder_lines() -> Iterator[str]:
         data_age_s=120.0,
         error_kind="unreachable",
         at=AT,
+    )
+    yield from compliance_lines(
+        RoundSummary(
+            group_id="grp-1",
+            at=AT,
+            sample=GroupSample(AT, pool_permitted_hs=1.0e15, pool_total_hs=1.5e15, device_hs=1.6e15, power_w=5.0e4),
+            quota_hs=2.0e15,
+            pools=(PoolShare("braiins", True, 1.0e15), PoolShare("f2 pool,x", False, 5.0e14)),
+            rules=rule_statuses([finding]),
+        )
     )
 
 

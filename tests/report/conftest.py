@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import unique_database
-from servers import InfluxdServer
+from servers import InfluxdServer, unique_database
 
 from collector.config import AppConfig
 from collector.sinks.influx import V1Transport, quote_ident
