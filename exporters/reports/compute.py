@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from collector.config import Group, PermitVersion
+from collector.addresses import normalize_address
+from collector.config import Group, PermitVersion, declared_addresses
 from exporters.reports.period import Month, MonthWindow
 from exporters.reports.plan import RowPlan
 from exporters.reports.queries import AccountKey, PayoutPoint, PowerTotals, WindowFacts
@@ -93,16 +94,28 @@ def _payouts(plan: RowPlan, facts: WindowFacts) -> _Payouts:
     points: list[PayoutPoint] = [p for k in _account_keys(plan) for p in facts.payouts.get(k, [])]
     if not points and not _polled(plan, facts):
         return _Payouts(None, None, None, None, None)
-    # The stored `declared` flag was judged by the permit in force when the payout was sent: keep that verdict.
-    declared = sorted({p.address for p in points if p.address and p.declared == 1})
-    undeclared = sorted({p.address for p in points if p.address and p.declared == 0})
+    verdicts = [(p, _declared(plan, p)) for p in points]
     return _Payouts(
         count=len(points),
         total=sum(p.amount_sats or 0 for p in points),
-        undeclared=sum(p.amount_sats or 0 for p in points if p.address and p.declared == 0),
-        declared_addresses=declared,
-        undeclared_addresses=undeclared,
+        undeclared=sum(p.amount_sats or 0 for p, verdict in verdicts if verdict is False),
+        declared_addresses=sorted({p.address for p, verdict in verdicts if p.address and verdict is True}),
+        undeclared_addresses=sorted({p.address for p, verdict in verdicts if p.address and verdict is False}),
     )
+
+
+def _declared(plan: RowPlan, payout: PayoutPoint) -> bool | None:
+    """Whether the permit in force when the payout was sent declares its address (None: no address known).
+
+    A stored payout's `declared` flag was judged so already; a configured address taken for an address-less
+    payout is judged here, by the permit of the payout's own time.
+    """
+    if payout.address is None:
+        return None
+    if not payout.address_configured:
+        return None if payout.declared is None else payout.declared == 1
+    sent = datetime.fromtimestamp(payout.time_ns / 1e9, UTC)
+    return normalize_address(payout.address) in declared_addresses(plan.group.permit_at(sent))
 
 
 def _pools(plan: RowPlan, facts: WindowFacts) -> tuple[list[str] | None, list[str] | None]:

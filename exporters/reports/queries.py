@@ -10,10 +10,10 @@ interprets them (that is `exporters.reports.compute`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from collector.sinks.influx import Series, quote_ident
+from collector.sinks.influx import Series, quote_ident, quote_literal
 from collector.sinks.points import (
     COMPLIANCE,
     COMPLIANCE_POOL,
@@ -21,6 +21,7 @@ from collector.sinks.points import (
     POOL_ACCOUNT,
     POOL_EARNING,
     POOL_PAYOUT,
+    POOL_SETTINGS,
     SOURCE_HEALTH,
     VIOLATION,
 )
@@ -53,10 +54,15 @@ class CreditTotals:
 
 @dataclass(frozen=True, slots=True)
 class PayoutPoint:
+    """A stored payout. `address_configured`: the pool names no address per payout (EMCD), so `address` is the
+    account's payout address as last configured at the pool before it (`pool_settings`), and `declared` is None
+    (the stored flag of a setting was judged at the poll, not at the payout)."""
+
     time_ns: int
     amount_sats: int | None
     address: str | None
     declared: int | None
+    address_configured: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +171,7 @@ def fetch_window(
     for batch in _batches(sorted(group_ids), GROUP_BATCH):
         _credits(transport, window, batch, facts)
         _payouts(transport, window, batch, facts)
+        _configured_payout_addresses(transport, facts)
         _accounts(transport, window, batch, facts)
         _compliance(transport, window, batch, facts)
         _devices(transport, window, batch, facts, interval_s)
@@ -208,6 +215,30 @@ def _payouts(transport: QueryTransport, window: MonthWindow, batch: list[str], f
             PayoutPoint(int(r["time"]), r.get("amount_sats"), r.get("address"), r.get("declared"))
             for r in series.records()
         )
+
+
+def _configured_payout_addresses(transport: QueryTransport, facts: WindowFacts) -> None:
+    """Give each address-less payout the address its account had configured at the pool when it was sent: one
+    `last()` per payout (statements `STATEMENTS_PER_REQUEST` to a request, aliased by index). A payout sent
+    before any setting was seen keeps no address."""
+    wanted = [
+        (key, index, point)
+        for key, points in sorted(facts.payouts.items())
+        for index, point in enumerate(points)
+        if point.address is None and not point.address_configured
+    ]
+    statements = [
+        f"SELECT last(payout_address) AS a_{n} FROM {quote_ident(POOL_SETTINGS)} "
+        f"WHERE group_id = {quote_literal(group)} AND pool = {quote_literal(pool)} "
+        f"AND account = {quote_literal(account)} AND coin = {quote_literal(coin)} AND time <= {point.time_ns}"
+        for n, ((group, pool, account, coin), _, point) in enumerate(wanted)
+    ]
+    for start in range(0, len(statements), STATEMENTS_PER_REQUEST):
+        for series in transport.query("; ".join(statements[start : start + STATEMENTS_PER_REQUEST])):
+            if not series.rows or series.rows[0][1] is None:
+                continue
+            key, index, point = wanted[int(series.columns[1].removeprefix("a_"))]
+            facts.payouts[key][index] = replace(point, address=str(series.rows[0][1]), address_configured=True)
 
 
 def _accounts(transport: QueryTransport, window: MonthWindow, batch: list[str], facts: WindowFacts) -> None:
