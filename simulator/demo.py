@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -76,11 +77,7 @@ def main() -> int:
         print(f"demo: collector running (`minewatch run -c {CONFIG.relative_to(ROOT)}`), log in {log_path}")
         db = V1Transport(influxd.url, config.main.influxdb.database)
         if _wait_for_data(db, config, stop, deadline):
-            print_summary(db, config)
-            print_alerts(config, stop, deadline)
-            print_metrics(config, stop)
-            print_dashboards(WORKDIR / "dashboards")
-            print_next_steps(influxd.url, config.main.influxdb.database)
+            show_everything(db, config, stop, deadline, influxd.url)
         while not stop.wait(1.0):
             if collector.poll() is not None:
                 print(f"demo: the collector exited with {collector.returncode}; see {log_path}", file=sys.stderr)
@@ -102,6 +99,18 @@ def main() -> int:
         fleet.stop()
         simulator.stop()
         influxd.stop()
+
+
+def show_everything(
+    db: V1Transport, config: AppConfig, stop: threading.Event, deadline: float | None, influx_url: str
+) -> None:
+    """What the demo is for: the stored data, the alerts, the metrics, the dashboards and the report."""
+    print_summary(db, config)
+    print_alerts(config, stop, deadline)
+    print_metrics(config, stop)
+    print_dashboards(WORKDIR / "dashboards")
+    print_report(db, config, WORKDIR / "reports")
+    print_next_steps(influx_url, config.main.influxdb.database)
 
 
 def _start_simulators(simulator: SimulatorServer, fleet: MinerFleet) -> None:
@@ -349,6 +358,29 @@ def print_dashboards(out: Path) -> None:
     print(f"  a panel's InfluxQL, as Grafana receives it: {query}", flush=True)
 
 
+def print_report(db: V1Transport, config: AppConfig, out: Path) -> None:
+    """This month's production summary so far (what `minewatch report monthly` files), one line per row."""
+    from exporters.reports.generate import generate_monthly
+
+    now = datetime.now(UTC)
+    month = now.strftime("%Y-%m")
+    print(f"\n=== Monthly report, {month} so far (`minewatch report monthly --month {month}`) ===", flush=True)
+    result = generate_monthly(config, month, transport=db, out_dir=out, now=now)
+    for row in result.rows:
+        where = row.site_id or "(accounts without a site)"
+        print(
+            f"  {row.group_id:<10} {where:<26} mined {_btc(row.mined_sats)} in {row.credit_count} credits; "
+            f"payouts {_btc(row.payout_total_sats)}, undeclared {_btc(row.payout_undeclared_sats)}; "
+            f"completeness {_share(row.data_completeness)}"
+        )
+    for path in result.paths:
+        print(f"  {path.relative_to(ROOT)}")
+
+
+def _share(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.0%}"
+
+
 def print_next_steps(influx_url: str, database: str) -> None:
     """Where to look next."""
     print(
@@ -360,6 +392,7 @@ def print_next_steps(influx_url: str, database: str) -> None:
   Alerts:     .venv/bin/minewatch alerts -c config/demo/minewatch.toml   (every alert; --active: open ones)
   Metrics:    curl -s http://127.0.0.1:9108/metrics   (while the demo runs)
   Grafana:    import .demo/dashboards/*.json, or `docker-compose --profile demo up` (see README)
+  Report:     .venv/bin/minewatch report monthly --month YYYY-MM -c config/demo/minewatch.toml --out .demo/reports
   Config:     config/demo/ (groups, permits), config/regions.toml (ban calendar)
   Scenario:   simulator/scenarios/demo.toml (what the fake pools serve; the ground truth)
   Stop:       Ctrl-C (or set DEMO_SECONDS=N)
