@@ -15,7 +15,7 @@ from ipaddress import IPv4Address
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -37,6 +37,7 @@ from collector.errors import ConfigError
 from collector.redact import Redactor
 from collector.secrets import SecretMissing, WithSecrets, read_secret_file
 from collector.units import UnitError, parse_hashrate, parse_power
+from collector.zones import TimeZone
 from exporters.reports.settings import ReportSettings
 
 DEFAULT_CONFIG = Path("config/minewatch.toml")
@@ -72,17 +73,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-def _zone(name: object) -> str:
-    if not isinstance(name, str):
-        raise ValueError(f"expected an IANA time zone name, got {type(name).__name__}")
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Moscow)") from None
-    return name
-
-
-TimeZone = Annotated[str, BeforeValidator(_zone)]
 
 
 # --- main file -------------------------------------------------------------------------------------------

@@ -47,7 +47,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -58,6 +57,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from collector.atomic import write_atomically
 from collector.compliance.findings import AlertEvent, AlertState, Finding, Severity
 from collector.config import AlertingConfig, AppConfig, Group, Notice
 
@@ -256,35 +256,6 @@ def read_state(path: Path) -> tuple[list[AlertRecord], list[AlertRecord]]:
     except OSError as exc:
         raise StateFileError(f"cannot read: {exc.strerror or exc}") from None
     return parse_state(data)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a crash leaves the old file or the new one, never a torn one.
-
-    Written to a temp file in the same directory (os.replace is atomic only within one file system), fsynced,
-    renamed over the old file, then the directory is fsynced so the rename itself survives a power cut.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return  # some platforms cannot open a directory; the rename is still atomic
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def state_file_path(config: AppConfig) -> Path:

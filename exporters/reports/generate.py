@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from collector.atomic import write_atomically
 from collector.config import AppConfig, Group
 from exporters.reports.blackout import restricted_intervals
 from exporters.reports.compute import RowContext, compute_row, group_charts
 from exporters.reports.formats.csv_format import render_csv
-from exporters.reports.formats.files import write_atomically
 from exporters.reports.formats.json_format import render_json
 from exporters.reports.period import Month, MonthWindow, parse_month
 from exporters.reports.plan import RowPlan, plan_group

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from collector.atomic import write_atomically
 from collector.config import AppConfig
 from exporters.reports.generate import ReportResult, generate_monthly
 from exporters.reports.period import Month, MonthError, parse_month
@@ -41,17 +40,7 @@ def read_last_month(path: Path) -> Month | None:
 
 def write_last_month(path: Path, month: Month, now: datetime) -> None:
     """Record `month` atomically: a crash mid-write leaves the old state, never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump({"last_month": str(month), "written_at": now.isoformat()}, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps({"last_month": str(month), "written_at": now.isoformat()}))
 
 
 def notify(url: str, result: ReportResult, *, timeout_s: float, session: requests.Session | None = None) -> bool:

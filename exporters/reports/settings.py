@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector.adapters.base import HttpUrl
+from collector.zones import TimeZone
 
 ReportFormat = Literal["csv", "json", "pdf"]
 ALL_FORMATS: tuple[ReportFormat, ...] = ("csv", "json", "pdf")
-
-
-def _zone(name: object) -> str:
-    if not isinstance(name, str):
-        raise ValueError(f"expected an IANA time zone name, got {type(name).__name__}")
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Moscow)") from None
-    return name
 
 
 class ReportSettings(BaseModel):
@@ -37,7 +27,7 @@ class ReportSettings(BaseModel):
     enabled: bool = True
     day: int = Field(1, ge=1, le=28)
     hour: int = Field(6, ge=0, le=23)
-    timezone: Annotated[str, BeforeValidator(_zone)] = "Europe/Moscow"
+    timezone: TimeZone = "Europe/Moscow"
     out_dir: str = Field("reports", min_length=1)
     formats: tuple[ReportFormat, ...] = Field(ALL_FORMATS, min_length=1)
     state_file: str = Field("state/reports.json", min_length=1)
