@@ -273,7 +273,7 @@ def cmd_report_monthly(args: argparse.Namespace, redactor: Redactor) -> int:
     from collector.app import build_query_transport
     from exporters.reports.generate import generate_monthly
     from exporters.reports.period import MonthError
-    from exporters.reports.progress import progress_for
+    from exporters.reports.progress import BarProgress, cli_progress
     from exporters.reports.settings import ALL_FORMATS, ReportFormat
 
     formats: list[ReportFormat] = []
@@ -291,6 +291,8 @@ def cmd_report_monthly(args: argparse.Namespace, redactor: Redactor) -> int:
         return EXIT_USAGE
     out = args.out if args.out is not None else config.path.parent / config.main.reports.out_dir
     transport = build_query_transport(config.main.influxdb, redactor)
+    # A bar on stderr when it is a terminal (stdout stays clean: the file list), JSON lines on stdout otherwise.
+    progress = cli_progress(sys.stdout, sys.stderr)
     try:
         result = generate_monthly(
             config,
@@ -300,7 +302,7 @@ def cmd_report_monthly(args: argparse.Namespace, redactor: Redactor) -> int:
             out_dir=out,
             group_id=args.group,
             now=datetime.now(UTC),
-            progress=progress_for(sys.stdout),  # a bar on a terminal, JSON lines otherwise
+            progress=progress,
         )
     except MonthError as exc:
         print(f"minewatch: {exc}", file=sys.stderr)
@@ -313,7 +315,7 @@ def cmd_report_monthly(args: argparse.Namespace, redactor: Redactor) -> int:
         return EXIT_FAILED
     finally:
         transport.close()
-    if sys.stdout.isatty():  # otherwise the JSON lines named every file
+    if isinstance(progress, BarProgress):  # otherwise the JSON lines named every file
         for path in result.paths:
             print(path)
     return EXIT_OK

@@ -9,7 +9,7 @@ the schedule expected in the (elapsed part of the) month.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -95,13 +95,22 @@ def _payouts(plan: RowPlan, facts: WindowFacts) -> _Payouts:
     if not points and not _polled(plan, facts):
         return _Payouts(None, None, None, None, None)
     verdicts = [(p, _declared(plan, p)) for p in points]
+    undeclared = [p.amount_sats for p, verdict in verdicts if verdict is False]
     return _Payouts(
         count=len(points),
-        total=sum(p.amount_sats or 0 for p in points),
-        undeclared=sum(p.amount_sats or 0 for p, verdict in verdicts if verdict is False),
+        # A payout whose amount is unknown makes the sum unknown (never counted as 0).
+        total=_exact_sum([p.amount_sats for p in points]),
+        undeclared=_exact_sum(undeclared),
         declared_addresses=sorted({p.address for p, verdict in verdicts if p.address and verdict is True}),
         undeclared_addresses=sorted({p.address for p, verdict in verdicts if p.address and verdict is False}),
     )
+
+
+def _exact_sum(amounts: Sequence[int | None]) -> int | None:
+    """The sum of the amounts, or None if any of them is unknown."""
+    if any(a is None for a in amounts):
+        return None
+    return sum(int(a) for a in amounts if a is not None)
 
 
 def _declared(plan: RowPlan, payout: PayoutPoint) -> bool | None:
@@ -174,7 +183,8 @@ def compute_row(plan: RowPlan, facts: WindowFacts, ctx: RowContext) -> ReportRow
     share_above = (
         _ratio(rounds.rounds_above_quota, rounds.rounds_with_quota) if rounds and rounds.rounds_with_quota else None
     )
-    coverage_rounds = _ratio(rounds.rounds, expected_rounds) if rounds else None
+    # Only rounds that knew the pool hashrate count: rounds are written while it is unknown too.
+    coverage_rounds = _ratio(rounds.rounds_with_hashrate, expected_rounds) if rounds else None
 
     found = group_episodes(plan.group_id, facts, window, ctx.now)
     judged = (rounds is not None and rounds.rounds > 0) or bool(found)
@@ -238,7 +248,9 @@ def compute_row(plan: RowPlan, facts: WindowFacts, ctx: RowContext) -> ReportRow
         hashrate_avg_hs=rounds.hashrate_mean_hs if known and rounds else None,
         hashrate_peak_hs=rounds.hashrate_peak_hs if known and rounds else None,
         hashrate_quotas_hs=quotas(plan.permits),
-        hashrate_peak_quota_ratio=round(rounds.peak_utilisation, 6) if rounds and rounds.peak_utilisation else None,
+        hashrate_peak_quota_ratio=(
+            round(rounds.peak_utilisation, 6) if rounds and rounds.peak_utilisation is not None else None
+        ),
         hashrate_share_above_quota=share_above,
         hashrate_coverage=min(1.0, coverage_rounds) if coverage_rounds is not None else None,
         energy_kwh=energy,
@@ -269,10 +281,17 @@ class GroupCharts:
     """A group's month as pictures need it: hourly hashrate and quota, daily production, alert episodes."""
 
     hourly: list[tuple[datetime, float | None, float | None]]  # hour start (UTC), mean H/s, quota H/s
-    daily_sats: list[tuple[date, int]]  # every local day of the month, 0 where nothing was credited
+    # Every local day of the month: sats credited; 0 where a pool poll succeeded but nothing was credited; None
+    # ("no data") where nothing was credited and no poll of the group's pool accounts succeeded that day.
+    daily_sats: list[tuple[date, int | None]]
     episodes: list[Episode]
     window: MonthWindow
     zone: str
+    # The quota of the permit in force, from the config (known for every day, with or without data): runs of
+    # (start, end, quota H/s or None when no version in force sets one), local days merged, UTC instants.
+    quota_steps: list[tuple[datetime, datetime, float | None]] = field(default_factory=list)
+    # Start and end (UTC) of each local day of the month, same order as `daily_sats`.
+    day_bounds: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
 def group_charts(group: Group, month: Month, facts: WindowFacts, now: datetime) -> GroupCharts:
@@ -290,10 +309,73 @@ def group_charts(group: Group, month: Month, facts: WindowFacts, now: datetime) 
             day = date.fromisoformat(_local_date(time_ns, zone))
             per_day[day] = per_day.get(day, 0) + sats
     days = [date(month.year, month.month, d) for d in range(1, month.last_day.day + 1)]
+    tz = ZoneInfo(zone)
+    bounds = [
+        (
+            datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC),
+            datetime.combine(date.fromordinal(d.toordinal() + 1), datetime.min.time(), tz).astimezone(UTC),
+        )
+        for d in days
+    ]
+    polled_hours = sorted(facts.pool_poll_hours.get(group.id, set()))
+
+    def polled(start: datetime, end: datetime) -> bool:
+        lo, hi = int(start.timestamp()) * NS, int(end.timestamp()) * NS
+        return any(lo <= h < hi for h in polled_hours)
+
+    daily: list[tuple[date, int | None]] = [
+        (d, per_day[d] if d in per_day else (0 if polled(a, b) else None))
+        for d, (a, b) in zip(days, bounds, strict=True)
+    ]
     return GroupCharts(
         hourly=hourly,
-        daily_sats=[(d, per_day.get(d, 0)) for d in days],
+        daily_sats=daily,
         episodes=group_episodes(group.id, facts, window, now),
         window=window,
         zone=zone,
+        quota_steps=quota_steps(group, bounds),
+        day_bounds=bounds,
     )
+
+
+def quota_steps(
+    group: Group, bounds: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime, float | None]]:
+    """The quota in force day by day (the permit version of each local day), equal neighbours merged."""
+    steps: list[tuple[datetime, datetime, float | None]] = []
+    for start, end in bounds:
+        permit = group.permit_at(start)
+        quota = permit.max_hashrate if permit is not None else None
+        if steps and steps[-1][2] == quota and steps[-1][1] == start:
+            steps[-1] = (steps[-1][0], end, quota)
+        else:
+            steps.append((start, end, quota))
+    return steps
+
+
+# --- stored data no row draws on --------------------------------------------------------------------------
+
+
+def unknown_series(plans: dict[str, list[RowPlan]], facts: Sequence[WindowFacts]) -> list[str]:
+    """Warnings for stored series of the run's groups that no row draws on (an account, miner or site removed
+    from or renamed in the config since the data was stored): their credits, payouts and energy are in no row."""
+    accounts = {k for rows in plans.values() for plan in rows for k in _account_keys(plan)}
+    devices = {
+        (plan.group_id, plan.site_id or "", miner) for rows in plans.values() for plan in rows for miner in plan.miners
+    }
+    found: list[str] = []
+    earning = {k for f in facts for k in f.earning_series if k[0] in plans}
+    payout = {k for f in facts for k in f.payout_series if k[0] in plans}
+    device = {k for f in facts for k in f.device_series if k[0] in plans}
+    for what, keys in (("pool_earning (credits)", earning), ("pool_payout (payouts)", payout)):
+        for group_id, pool, account, coin in sorted(keys - accounts):
+            found.append(
+                f"{group_id}: stored {what} of pool {pool!r} account {account!r} coin {coin!r} match no configured "
+                "pool account; they are in no row (account removed or renamed?)"
+            )
+    for group_id, site, name in sorted(device - devices):
+        found.append(
+            f"{group_id}: stored device data of miner {name!r} at site {site!r} matches no configured miner of a "
+            "site; its energy and power are in no row (miner or site removed or renamed?)"
+        )
+    return found

@@ -10,7 +10,7 @@ from pathlib import Path
 from collector.atomic import write_atomically
 from collector.config import AppConfig, Group
 from exporters.reports.blackout import restricted_intervals
-from exporters.reports.compute import RowContext, compute_row, group_charts
+from exporters.reports.compute import RowContext, compute_row, group_charts, unknown_series
 from exporters.reports.formats.csv_format import render_csv
 from exporters.reports.formats.json_format import render_json
 from exporters.reports.period import Month, MonthWindow, parse_month
@@ -19,8 +19,9 @@ from exporters.reports.progress import Progress
 from exporters.reports.queries import (
     QueryTransport,
     RestrictedSpan,
-    WindowFacts,
+    batch_count,
     fetch_restricted_power,
+    fetch_unconfigured_groups,
     fetch_window,
 )
 from exporters.reports.row import ReportRow
@@ -64,15 +65,34 @@ def generate_monthly(
     groups = [config.group(group_id)] if group_id else list(config.groups)
     interval_s = config.main.schedule.interval_s
     want_pdf = "pdf" in formats
-    if progress:
-        progress.start(str(period), len(groups))
 
     plans = {group.id: plan_group(group, period) for group in groups}
-    facts = _fetch_all(transport, period, groups, plans, interval_s=interval_s, charts=want_pdf)
+    members = _window_members(period, groups, plans, charts=want_pdf)
+    # Progress counts steps: every query batch (per month window), the blackout sums, then every group.
+    if progress:
+        progress.start(str(period), sum(batch_count(len(ids)) for ids in members.values()) + 1 + len(groups))
+    step = progress.step_done if progress else None
+    pool_kinds = sorted({a.kind for group in groups for a in group.accounts})
+    facts = {
+        window: fetch_window(
+            transport, window, sorted(ids), charts=want_pdf, interval_s=interval_s, pool_kinds=pool_kinds, on_batch=step
+        )
+        for window, ids in sorted(members.items())
+    }
     restricted, spans = _restrictions(config, plans)
     restricted_power = fetch_restricted_power(transport, spans)
+    if step:
+        step()
 
     result = ReportResult(month=str(period))
+    result.warnings.extend(unknown_series(plans, list(facts.values())))
+    if group_id is None and facts:
+        widest = MonthWindow(min(w.start for w in facts), max(w.end for w in facts))
+        for gone in fetch_unconfigured_groups(transport, widest, [g.id for g in groups]):
+            result.warnings.append(
+                f"{gone}: credits, payouts or device data stored for the month, but no such group is configured; "
+                "they are in no row (group removed or renamed?)"
+            )
     by_group: dict[str, list[ReportRow]] = {}
     for group in groups:
         for plan in plans[group.id]:
@@ -96,13 +116,13 @@ def generate_monthly(
             path = out_dir / f"{file_stem(period, group.id)}.pdf"
             _write(result, progress, path, render_pdf(by_group[group.id], charts, generated_at=now), "pdf", group.id)
         if progress:
-            progress.group_done(group.id)
+            progress.step_done()
 
     stem = file_stem(period, group_id)
     if "csv" in formats:
         _write(result, progress, out_dir / f"{stem}.csv", render_csv(result.rows), "csv", None)
     if "json" in formats:
-        data = render_json(result.rows, period=str(period), generated_at=now)
+        data = render_json(result.rows, period=str(period), generated_at=now, warnings=result.warnings)
         _write(result, progress, out_dir / f"{stem}.json", data, "json", None)
     if progress:
         progress.finish(str(period), result.paths, len(result.rows), result.warnings)
@@ -118,26 +138,17 @@ def _write(
         progress.file_written(path, fmt, group_id)
 
 
-def _fetch_all(
-    transport: QueryTransport,
-    period: Month,
-    groups: Sequence[Group],
-    plans: dict[str, list[RowPlan]],
-    *,
-    interval_s: float,
-    charts: bool,
-) -> dict[MonthWindow, WindowFacts]:
-    """One batch of queries per distinct month window (one per time zone in use), for all its groups at once."""
+def _window_members(
+    period: Month, groups: Sequence[Group], plans: dict[str, list[RowPlan]], *, charts: bool
+) -> dict[MonthWindow, set[str]]:
+    """The groups to read per distinct month window (one per time zone in use): queries go per window."""
     members: dict[MonthWindow, set[str]] = {}
     for group in groups:
         for plan in plans[group.id]:
             members.setdefault(plan.window, set()).add(group.id)
         if charts:  # the charts cover the month in the group's own zone
             members.setdefault(period.window(group.spec.timezone), set()).add(group.id)
-    return {
-        window: fetch_window(transport, window, sorted(ids), charts=charts, interval_s=interval_s)
-        for window, ids in sorted(members.items())
-    }
+    return members
 
 
 def _restrictions(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
+LATEST_ZONE_OFFSET = timedelta(hours=14)  # UTC+14: the zone whose date is the latest
 FILING_DAY = 20  # the FNS duty: the report is filed by the 20th of the month after the reporting month
 
 
@@ -95,6 +96,13 @@ def parse_month(text: str, *, now: datetime | None = None) -> Month:
     if year < 2009:  # nothing was mined before Bitcoin's first block
         raise MonthError(f"--month {text!r}: year {year} is before 2009")
     parsed = Month(year, month)
-    if now is not None and parsed > Month.of(now.date()):
-        raise MonthError(f"--month {text!r}: that month has not started yet (today is {now.date().isoformat()})")
+    if now is not None:
+        # A month has started once it has started in some zone: the latest local date anywhere is UTC+14 (Kiribati),
+        # so at 01:00 in Moscow on 1 November (22:00 UTC on 31 October) November may be asked for already.
+        latest = (now.astimezone(UTC) + LATEST_ZONE_OFFSET).date()
+        if parsed > Month.of(latest):
+            raise MonthError(
+                f"--month {text!r}: that month has not started yet anywhere (the latest local date is "
+                f"{latest.isoformat()})"
+            )
     return parsed

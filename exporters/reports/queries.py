@@ -9,7 +9,7 @@ interprets them (that is `exporters.reports.compute`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -32,6 +32,10 @@ GROUP_BATCH = 250
 # already firing when it began. Far more than any alert produces between two reports.
 TRANSITIONS_BEFORE = 2000
 STATEMENTS_PER_REQUEST = 40
+# How far before a payout its account's configured payout address is looked for in `pool_settings`. A pool that
+# is polled at all shows its settings far more often than this (every poll interval); a bound keeps each
+# `last()` from scanning the whole history of the series.
+SETTINGS_LOOKBACK_NS = 40 * 86_400 * 1_000_000_000
 
 
 class QueryTransport(Protocol):
@@ -75,6 +79,7 @@ class ComplianceTotals:
     peak_utilisation: float | None
     rounds_with_quota: int
     rounds_above_quota: int
+    rounds_with_hashrate: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +122,16 @@ class WindowFacts:
     transitions_before: dict[str, list[Transition]] = field(default_factory=dict)
     transitions: dict[str, list[Transition]] = field(default_factory=dict)
     restricted_power: dict[SiteKey, PowerTotals] = field(default_factory=dict)
+    # Every stored series of the window, to tell stored data no row draws on (a renamed or removed account,
+    # miner or site): `pool_earning` / `pool_payout` series by account key, `device` series by (group, site, device).
+    earning_series: set[AccountKey] = field(default_factory=set)
+    payout_series: set[AccountKey] = field(default_factory=set)
+    device_series: set[tuple[str, str, str]] = field(default_factory=set)
     # For the PDF only (filled when charts are wanted).
     credit_points: dict[AccountKey, list[tuple[int, int]]] = field(default_factory=dict)
     hourly_hashrate: dict[str, list[tuple[int, float | None, float | None]]] = field(default_factory=dict)
+    # Hours (start, ns) in which at least one poll of one of the group's pool accounts succeeded.
+    pool_poll_hours: dict[str, set[int]] = field(default_factory=dict)
 
 
 def group_filter(group_ids: Sequence[str]) -> str:
@@ -165,21 +177,34 @@ def fetch_window(
     *,
     charts: bool,
     interval_s: float,
+    pool_kinds: Sequence[str] = (),
+    on_batch: Callable[[], None] | None = None,
 ) -> WindowFacts:
-    """Read every aggregate the report needs for `group_ids` over `window`."""
+    """Read every aggregate the report needs for `group_ids` over `window`; `on_batch` after each batch.
+
+    `pool_kinds`: the pool kinds in use (for the charts' "was any pool polled this hour"); none: every kind.
+    """
     facts = WindowFacts()
     for batch in _batches(sorted(group_ids), GROUP_BATCH):
         _credits(transport, window, batch, facts)
         _payouts(transport, window, batch, facts)
-        _configured_payout_addresses(transport, facts)
         _accounts(transport, window, batch, facts)
         _compliance(transport, window, batch, facts)
         _devices(transport, window, batch, facts, interval_s)
         _health(transport, window, batch, facts)
         _violations(transport, window, batch, facts)
         if charts:
-            _chart_series(transport, window, batch, facts)
+            _chart_series(transport, window, batch, facts, pool_kinds)
+        if on_batch is not None:
+            on_batch()
+    # Once per window, after every batch: each address-less payout is looked up exactly once.
+    _configured_payout_addresses(transport, facts)
     return facts
+
+
+def batch_count(groups: int) -> int:
+    """How many query batches `fetch_window` makes for `groups` groups."""
+    return -(-groups // GROUP_BATCH)
 
 
 def _credits(transport: QueryTransport, window: MonthWindow, batch: list[str], facts: WindowFacts) -> None:
@@ -201,6 +226,7 @@ def _credits(transport: QueryTransport, window: MonthWindow, batch: list[str], f
     for series in totals:
         row = _first_row(series)
         key = _account_key(series.tags)
+        facts.earning_series.add(key)
         if row.get("n"):
             facts.credits[key] = CreditTotals(int(row["sats"]), int(row["n"]), int(firsts[key]), int(lasts[key]))
 
@@ -211,6 +237,7 @@ def _payouts(transport: QueryTransport, window: MonthWindow, batch: list[str], f
         "GROUP BY group_id, pool, account, coin"
     )
     for series in transport.query(query):
+        facts.payout_series.add(_account_key(series.tags))
         facts.payouts.setdefault(_account_key(series.tags), []).extend(
             PayoutPoint(int(r["time"]), r.get("amount_sats"), r.get("address"), r.get("declared"))
             for r in series.records()
@@ -219,8 +246,9 @@ def _payouts(transport: QueryTransport, window: MonthWindow, batch: list[str], f
 
 def _configured_payout_addresses(transport: QueryTransport, facts: WindowFacts) -> None:
     """Give each address-less payout the address its account had configured at the pool when it was sent: one
-    `last()` per payout (statements `STATEMENTS_PER_REQUEST` to a request, aliased by index). A payout sent
-    before any setting was seen keeps no address."""
+    `last()` per payout (statements `STATEMENTS_PER_REQUEST` to a request, aliased by index), looking back at
+    most `SETTINGS_LOOKBACK_NS` before the payout. A payout sent before any setting was seen (in that span) keeps
+    no address. Called once per window, after all batches, so no payout is asked for twice."""
     wanted = [
         (key, index, point)
         for key, points in sorted(facts.payouts.items())
@@ -230,7 +258,8 @@ def _configured_payout_addresses(transport: QueryTransport, facts: WindowFacts) 
     statements = [
         f"SELECT last(payout_address) AS a_{n} FROM {quote_ident(POOL_SETTINGS)} "
         f"WHERE group_id = {quote_literal(group)} AND pool = {quote_literal(pool)} "
-        f"AND account = {quote_literal(account)} AND coin = {quote_literal(coin)} AND time <= {point.time_ns}"
+        f"AND account = {quote_literal(account)} AND coin = {quote_literal(coin)} "
+        f"AND time >= {point.time_ns - SETTINGS_LOOKBACK_NS} AND time <= {point.time_ns}"
         for n, ((group, pool, account, coin), _, point) in enumerate(wanted)
     ]
     for start in range(0, len(statements), STATEMENTS_PER_REQUEST):
@@ -262,7 +291,9 @@ def _accounts(transport: QueryTransport, window: MonthWindow, batch: list[str], 
 def _compliance(transport: QueryTransport, window: MonthWindow, batch: list[str], facts: WindowFacts) -> None:
     m = quote_ident(COMPLIANCE)
     stats = transport.query(
-        "SELECT count(status_code) AS rounds, mean(pool_total_hs) AS mean_hs, max(pool_total_hs) AS peak_hs, "
+        # Rounds are written while the pool hashrate is unknown too: coverage counts those that knew it.
+        "SELECT count(status_code) AS rounds, count(pool_total_hs) AS hs_rounds, "
+        "mean(pool_total_hs) AS mean_hs, max(pool_total_hs) AS peak_hs, "
         f"max(quota_utilisation) AS peak_util, count(quota_utilisation) AS with_quota FROM {m} "
         f"{_where(window, batch)} GROUP BY group_id"
     )
@@ -278,6 +309,7 @@ def _compliance(transport: QueryTransport, window: MonthWindow, batch: list[str]
         group_id = series.tags.get("group_id", "")
         facts.compliance[group_id] = ComplianceTotals(
             rounds=int(row.get("rounds") or 0),
+            rounds_with_hashrate=int(row.get("hs_rounds") or 0),
             hashrate_mean_hs=_num(row.get("mean_hs")),
             hashrate_peak_hs=_num(row.get("peak_hs")),
             peak_utilisation=_num(row.get("peak_util")),
@@ -297,25 +329,34 @@ def _devices(
         row = _first_row(series)
         if row.get("n"):
             facts.power[_site_key(series.tags)] = PowerTotals(float(row["w"]), int(row["n"]))
-    # A site's draw at a moment is the sum over its miners; each miner reports once per poll interval, so the
-    # sum per interval-long bucket is the site's draw, and the peak is the largest such sum.
+    # A site's draw at a moment is the sum over its miners. Samples carry their real poll time, so a late poll
+    # and the next on-time poll of one miner can share a clock-aligned bucket: each miner's samples are first
+    # averaged within the bucket, then summed across miners, and the peak is the largest such sum.
     bucket = max(1, round(interval_s))
-    peak = (
-        f"SELECT max(site_w) AS peak FROM (SELECT sum(power_w) AS site_w FROM {m} {where} "
-        f"GROUP BY time({bucket}s), group_id, site) GROUP BY group_id, site"
+    per_miner = (
+        f"SELECT mean(power_w) AS miner_w FROM {m} {where} GROUP BY time({bucket}s), group_id, site, device fill(none)"
     )
+    per_site = (
+        f"SELECT sum(miner_w) AS site_w FROM ({per_miner}) WHERE {time_filter(window)} "
+        f"GROUP BY time({bucket}s), group_id, site fill(none)"
+    )
+    peak = f"SELECT max(site_w) AS peak FROM ({per_site}) WHERE {time_filter(window)} GROUP BY group_id, site"
     for series in transport.query(peak):
         value = _num(_first_row(series).get("peak"))
         if value is not None:
             facts.peak_power_w[_site_key(series.tags)] = value
-    per_device = f"SELECT max(online) AS up FROM {m} {where} GROUP BY group_id, site, device"
-    # online is 0/1, so the sum of the per-device maxima counts the devices seen online at least once.
-    for series in transport.query(
-        f"SELECT count(up) AS seen, sum(up) AS active FROM ({per_device}) GROUP BY group_id, site"
-    ):
-        row = _first_row(series)
-        facts.devices_seen[_site_key(series.tags)] = int(row.get("seen") or 0)
-        facts.devices_active[_site_key(series.tags)] = int(row.get("active") or 0)
+    # One row per stored device series: whether it was ever online (online is 0/1, so max is "ever 1"), and the
+    # series itself, to tell devices no row draws on.
+    per_device = f"SELECT max(online) AS up, count(power_w) AS n FROM {m} {where} GROUP BY group_id, site, device"
+    for series in transport.query(per_device):
+        tags = series.tags
+        facts.device_series.add((tags.get("group_id", ""), tags.get("site", ""), tags.get("device", "")))
+        up = _first_row(series).get("up")
+        if up is None:
+            continue
+        key = _site_key(tags)
+        facts.devices_seen[key] = facts.devices_seen.get(key, 0) + 1
+        facts.devices_active[key] = facts.devices_active.get(key, 0) + (1 if up else 0)
 
 
 def _health(transport: QueryTransport, window: MonthWindow, batch: list[str], facts: WindowFacts) -> None:
@@ -350,7 +391,9 @@ def _violations(transport: QueryTransport, window: MonthWindow, batch: list[str]
             target.setdefault(series.tags.get("group_id", ""), []).extend(_transitions(series))
 
 
-def _chart_series(transport: QueryTransport, window: MonthWindow, batch: list[str], facts: WindowFacts) -> None:
+def _chart_series(
+    transport: QueryTransport, window: MonthWindow, batch: list[str], facts: WindowFacts, pool_kinds: Sequence[str]
+) -> None:
     credits = (
         f"SELECT amount_sats FROM {quote_ident(POOL_EARNING)} {_where(window, batch)} "
         "GROUP BY group_id, pool, account, coin"
@@ -365,6 +408,16 @@ def _chart_series(transport: QueryTransport, window: MonthWindow, batch: list[st
         facts.hourly_hashrate[series.tags.get("group_id", "")] = [
             (int(r["time"]), _num(r.get("hs")), _num(r.get("quota"))) for r in series.records()
         ]
+    # Hours with a successful poll of a pool account: a local day without any is "no data", not 0 produced.
+    kinds = f" AND kind =~ /^(?:{'|'.join(sorted(set(pool_kinds)))})$/" if pool_kinds else ""
+    polled = (
+        f"SELECT sum(success) AS ok FROM {quote_ident(SOURCE_HEALTH)} {_where(window, batch)}{kinds} "
+        "GROUP BY time(1h), group_id fill(none)"
+    )
+    for series in transport.query(polled):
+        facts.pool_poll_hours.setdefault(series.tags.get("group_id", ""), set()).update(
+            int(r["time"]) for r in series.records() if r.get("ok")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,3 +464,18 @@ def fetch_restricted_power(transport: QueryTransport, spans: Sequence[Restricted
             before = totals.get(key, PowerTotals(0.0, 0))
             totals[key] = PowerTotals(before.sum_w + float(row[1]), before.samples + int(row[2]))
     return totals
+
+
+def fetch_unconfigured_groups(transport: QueryTransport, window: MonthWindow, known: Sequence[str]) -> list[str]:
+    """Group ids with credits, payouts or device data stored in `window` that are not in `known` (a group removed
+    from the config, or renamed): one request of three counts, grouped by `group_id` only."""
+    if not known:
+        return []
+    where = f"WHERE {time_filter(window)} AND {quote_ident('group_id')} !~ /^(?:{'|'.join(sorted(known))})$/"
+    statements = [
+        f"SELECT count(amount_sats) AS n FROM {quote_ident(POOL_EARNING)} {where} GROUP BY group_id",
+        f"SELECT count(amount_sats) AS n FROM {quote_ident(POOL_PAYOUT)} {where} GROUP BY group_id",
+        f"SELECT count(power_w) AS n FROM {quote_ident(DEVICE)} {where} GROUP BY group_id",
+    ]
+    found = {s.tags.get("group_id", "") for s in transport.query("; ".join(statements)) if s.rows}
+    return sorted(found - set(known))

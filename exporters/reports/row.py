@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-SCHEMA_VERSION = 1
+# 2: the document gained `warnings` (what the run found to look at, e.g. stored data no row draws on).
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,6 @@ class ReportSchedule:
             month = month.previous()
         return sorted(months)
 
-    def next_due(self, last_generated: Month | None, now: datetime) -> datetime:
+    def next_due(self, now: datetime) -> datetime:
         """When to look again: the due time of the month after the latest one due now."""
         return self.due_at(self.latest_due(now).next())

@@ -44,3 +44,11 @@ def test_bad_months_are_refused_with_a_reason(text: str, message: str) -> None:
 
 def test_the_current_month_is_allowed_for_a_partial_report() -> None:
     assert parse_month("2026-11", now=NOW) == Month(2026, 11)
+
+
+def test_a_month_started_somewhere_is_allowed() -> None:
+    # 01:00 in Moscow on 1 November is 22:00 UTC on 31 October: November has begun there (and further east)
+    assert parse_month("2026-11", now=datetime(2026, 10, 31, 22, tzinfo=UTC)) == Month(2026, 11)
+    # ...but at 09:00 UTC on 31 October it is not yet 1 November anywhere (UTC+14 reaches 23:00)
+    with pytest.raises(MonthError, match="has not started yet"):
+        parse_month("2026-11", now=datetime(2026, 10, 31, 9, tzinfo=UTC))

@@ -6,10 +6,22 @@ energy within 1e-6 kWh (rounding to 6 decimals); ratios within 1e-6 (rounded to 
 
 from __future__ import annotations
 
-import pytest
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from .conftest import Run
-from .support import ADDR_UNDECLARED, ADDR_V1, ADDR_V2
+import pytest
+from servers import InfluxdServer, unique_database
+
+from collector.sinks.influx import Series, V1Transport, quote_ident
+from exporters.reports import queries
+from exporters.reports.generate import generate_monthly
+from exporters.reports.period import Month
+
+from .conftest import GENERATED_AT, Run
+from .support import ADDR_UNDECLARED, ADDR_V1, ADDR_V2, ns, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +144,159 @@ def test_warnings_name_the_undeclared_address_and_the_unpermitted_pool(run: Run)
     text = "\n".join(run.result.warnings)
     assert ADDR_UNDECLARED in text
     assert "emcd" in text
+
+
+# --- review fixes: a small world of its own (own database), read through the real influxd -------------------
+
+LATE = datetime(2026, 10, 10, tzinfo=UTC)
+
+
+def _small_world_lines() -> list[str]:
+    lines = [
+        # d1 (1,000 W) polled late (00:00:30) and then on time (00:09:50 is still the same 10-minute bucket);
+        # d2 draws 2,000 W once. The site never drew more than 3,000 W.
+        f"device,device=d1,group_id=gamma,site=ber-1 power_w=1000.0,online=1i {ns(LATE + timedelta(seconds=30))}",
+        f"device,device=d1,group_id=gamma,site=ber-1 power_w=1000.0,online=1i {ns(LATE + timedelta(seconds=590))}",
+        f"device,device=d2,group_id=gamma,site=ber-1 power_w=2000.0,online=0i {ns(LATE)}",
+        # stored under names the config no longer has: a removed miner, a miner whose site was renamed
+        f"device,device=d9,group_id=gamma,site=ber-1 power_w=500.0,online=1i {ns(LATE + timedelta(hours=1))}",
+        f"device,device=d1,group_id=gamma,site=old-site power_w=500.0,online=1i {ns(LATE)}",
+        f"pool_earning,account=old,coin=BTC,group_id=gamma,pool=braiins amount_sats=777i {ns(LATE)}",
+        f'pool_payout,account=old,coin=BTC,group_id=gamma,pool=braiins amount_sats=5i,address="x" {ns(LATE)}',
+        # a payout whose amount is unknown: the total must be unknown, not the sum of the rest
+        f'pool_payout,account=main,coin=BTC,group_id=gamma,pool=braiins amount_sats=100i,address="{ADDR_V1}",'
+        f"declared=1i {ns(LATE)}",
+        f'pool_payout,account=main,coin=BTC,group_id=gamma,pool=braiins address="{ADDR_V1}",declared=1i '
+        f"{ns(LATE + timedelta(hours=1))}",
+        f"source_health,group_id=gamma,kind=braiins,target=main success=1i,stale=0i {ns(LATE)}",
+    ]
+    # three rounds knew the pool hashrate (0 H/s: utilisation 0.0), two did not
+    for minute in range(5):
+        t = ns(LATE + timedelta(minutes=10 * minute))
+        known = "pool_total_hs=0.0,quota_hs=1e14,quota_utilisation=0.0," if minute < 3 else ""
+        lines.append(f"compliance,group_id=gamma {known}status_code=0i {t}")
+    return lines
+
+
+@pytest.fixture(scope="module")
+def small(influxd: InfluxdServer, request: pytest.FixtureRequest) -> Iterator[V1Transport]:
+    if not influxd.is_running:
+        influxd.start()
+    transport = V1Transport(influxd.url, unique_database(request.node.name + "-small"), timeout_s=30.0)
+    transport.ensure_database()
+    transport.write(_small_world_lines())
+    yield transport
+    transport.query(f"DROP DATABASE {quote_ident(transport.database)}", epoch=None)
+    transport.close()
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.total = 0
+
+    def start(self, month: str, steps: int) -> None:
+        self.total = steps
+
+    def step_done(self) -> None:
+        self.events.append("step")
+
+    def file_written(self, path: Path, fmt: str, group_id: str | None) -> None:
+        self.events.append("file")
+
+    def finish(self, month: str, files: list[Path], rows: int, warnings: list[str]) -> None:
+        self.events.append("finish")
+
+
+@pytest.fixture(scope="module")
+def small_run(small: V1Transport, tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, _Recording]:
+    root = tmp_path_factory.mktemp("small-config")
+    config = write_config(root / "config")
+    progress = _Recording()
+    result = generate_monthly(
+        config, "2026-10", transport=small, formats=("json",), out_dir=root / "out", now=GENERATED_AT, progress=progress
+    )
+    return Run(config, result, root / "out"), progress
+
+
+def test_peak_power_is_not_doubled_by_a_late_poll(small_run: tuple[Run, _Recording]) -> None:
+    run, _ = small_run
+    assert run.row("ber-1").power_peak_w == pytest.approx(3000.0)  # was 4,000: d1's two samples summed
+
+
+def test_rounds_without_pool_hashrate_do_not_count_as_coverage(small_run: tuple[Run, _Recording]) -> None:
+    run, _ = small_run
+    assert run.row("ber-1").hashrate_coverage == pytest.approx(3 / POLLS_IN_MONTH, abs=1e-6)
+
+
+def test_a_peak_quota_ratio_of_zero_is_zero_not_missing(small_run: tuple[Run, _Recording]) -> None:
+    run, _ = small_run
+    assert run.row("ber-1").hashrate_peak_quota_ratio == 0.0
+
+
+def test_a_payout_of_unknown_amount_makes_the_total_unknown(small_run: tuple[Run, _Recording]) -> None:
+    run, _ = small_run
+    row = run.row("ber-1")
+    assert row.payout_count == 2
+    assert row.payout_total_sats is None
+
+
+def test_stored_series_the_config_no_longer_knows_are_warned_about(small_run: tuple[Run, _Recording]) -> None:
+    run, _ = small_run
+    text = "\n".join(run.result.warnings)
+    assert "pool_earning (credits) of pool 'braiins' account 'old'" in text
+    assert "pool_payout (payouts) of pool 'braiins' account 'old'" in text
+    assert "miner 'd9' at site 'ber-1'" in text
+    assert "miner 'd1' at site 'old-site'" in text
+    assert "miner 'd1' at site 'ber-1'" not in text
+    document = json.loads((run.out_dir / "minewatch-report-2026-10.json").read_text(encoding="utf-8"))
+    assert document["warnings"] == run.result.warnings
+
+
+def test_a_stored_group_the_config_does_not_have_is_warned_about(run: Run) -> None:
+    assert any(w.startswith("gamma2: ") and "no such group is configured" in w for w in run.result.warnings)
+
+
+def test_progress_moves_during_the_query_phase(small_run: tuple[Run, _Recording]) -> None:
+    _, progress = small_run
+    # steps: one query batch per month window (Berlin only), the blackout sums, then the group
+    assert progress.total == 3
+    assert progress.events == ["step", "step", "step", "file", "finish"]
+
+
+class _PayoutsOnly:
+    """A transport with one address-less (EMCD) payout per group and no pool settings at all."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def query(self, influxql: str, *, epoch: str | None = "ns") -> list[Series]:
+        self.queries.append(influxql)
+        if 'FROM "pool_payout"' not in influxql or "SELECT amount_sats" not in influxql:
+            return []
+        groups = re.search(r"\^\(\?:([^)]*)\)\$", influxql)
+        assert groups is not None
+        return [
+            Series(
+                "pool_payout",
+                ["time", "amount_sats", "address", "declared"],
+                [[ns(LATE), 10, None, None]],
+                {"group_id": g, "pool": "emcd", "account": "side", "coin": "BTC"},
+            )
+            for g in groups.group(1).split("|")
+        ]
+
+
+def test_configured_payout_addresses_are_asked_once_per_payout_with_a_lower_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(queries, "GROUP_BATCH", 1)  # two batches: the first batch's payout must not be re-asked
+    transport = _PayoutsOnly()
+    window = Month(2026, 10).window("Europe/Berlin")
+    facts = queries.fetch_window(transport, window, ["a", "b"], charts=False, interval_s=600)
+    asked = [s for q in transport.queries for s in q.split("; ") if "payout_address" in s]
+    assert len(asked) == 2
+    assert sorted(re.search(r"group_id = '(\w+)'", s).group(1) for s in asked) == ["a", "b"]  # type: ignore[union-attr]
+    lower = ns(LATE) - 40 * 86_400 * 10**9
+    assert all(f"time >= {lower} AND time <= {ns(LATE)}" in s for s in asked)
+    assert [p.address for points in facts.payouts.values() for p in points] == [None, None]

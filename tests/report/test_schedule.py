@@ -59,7 +59,7 @@ def test_disabled_means_nothing_is_due() -> None:
 
 
 def test_next_due_is_the_following_months_slot() -> None:
-    assert MOSCOW.next_due(Month(2026, 10), datetime(2026, 11, 2, tzinfo=UTC)) == datetime(2026, 12, 1, 3, tzinfo=UTC)
+    assert MOSCOW.next_due(datetime(2026, 11, 2, tzinfo=UTC)) == datetime(2026, 12, 1, 3, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

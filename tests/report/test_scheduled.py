@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,8 @@ from servers import StubHTTPServer, StubResponse
 
 from exporters.reports.generate import ReportResult
 from exporters.reports.period import Month
-from exporters.reports.progress import BarProgress, JsonLinesProgress, progress_for
-from exporters.reports.scheduled import ScheduledReports, read_last_month, write_last_month
+from exporters.reports.progress import BarProgress, JsonLinesProgress, cli_progress, progress_for
+from exporters.reports.scheduled import ScheduledReports, notify, read_last_month, write_last_month
 from exporters.reports.settings import ReportSettings
 
 from .support import write_config
@@ -67,7 +67,8 @@ def test_a_failed_month_stays_due_and_nothing_raises(tmp_path: Path) -> None:
     assert [r.month for r in runner.run_due(NOW)] == ["2026-11"]
     assert read_last_month(runner.state_file) == Month(2026, 11)
     generate.fail_on = None
-    assert [r.month for r in runner.run_due(NOW)] == ["2026-12"]
+    assert runner.run_due(NOW) == []  # not before the backoff
+    assert [r.month for r in runner.run_due(NOW + timedelta(hours=1))] == ["2026-12"]
 
 
 def test_a_failing_webhook_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -96,7 +97,7 @@ def test_progress_is_a_bar_on_a_terminal_and_json_lines_elsewhere(tmp_path: Path
     progress = progress_for(out)
     assert isinstance(progress, JsonLinesProgress)
     progress.start("2026-10", 2)
-    progress.group_done("a")
+    progress.step_done()
     progress.file_written(tmp_path / "x.pdf", "pdf", "a")
     progress.finish("2026-10", [tmp_path / "x.pdf"], 3, ["w"])
     records = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -111,5 +112,81 @@ def test_progress_is_a_bar_on_a_terminal_and_json_lines_elsewhere(tmp_path: Path
     bar = Tty()
     tty_progress = progress_for(bar)
     tty_progress.start("2026-10", 4)
-    tty_progress.group_done("a")
-    assert "[#######.......................] 1/4 groups 2026-10" in bar.getvalue()
+    tty_progress.step_done()
+    assert "[#######.......................] 1/4 steps 2026-10" in bar.getvalue()
+
+
+def test_the_command_line_bar_goes_to_stderr_and_json_lines_to_stdout(tmp_path: Path) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out, err = io.StringIO(), Tty()
+    progress = cli_progress(out, err)
+    progress.start("2026-10", 2)
+    progress.step_done()
+    progress.finish("2026-10", [], 0, [])
+    assert out.getvalue() == ""  # stdout stays clean for the file list
+    assert "1/2 steps" in err.getvalue()
+    out, plain = io.StringIO(), io.StringIO()
+    progress = cli_progress(out, plain)
+    progress.finish("2026-10", [], 0, [])
+    assert plain.getvalue() == ""
+    assert json.loads(out.getvalue())["event"] == "summary"
+
+
+def test_a_failed_month_backs_off_and_the_webhook_hears_once_per_streak(tmp_path: Path) -> None:
+    with StubHTTPServer() as hook:
+        generate = FakeGenerate(fail_on="2026-12")
+        runner = _runner(tmp_path, generate, hook.url)
+        runner.redact = lambda text: text.replace("s3cret-token", "***")
+        write_last_month(runner.state_file, Month(2026, 11), NOW)
+        calls: list[str] = []
+
+        def failing(config: Any, month: str, **kwargs: Any) -> ReportResult:
+            calls.append(month)
+            raise RuntimeError("influx down, token s3cret-token")
+
+        runner.generate = failing
+        assert runner.run_due(NOW) == []
+        assert runner.run_due(NOW + timedelta(minutes=10)) == []  # the next check: still backing off
+        assert runner.run_due(NOW + timedelta(minutes=59)) == []
+        assert calls == ["2026-12"]
+        assert runner.run_due(NOW + timedelta(hours=1)) == []  # retried after 1 h, failed again
+        assert calls == ["2026-12", "2026-12"]
+        assert runner.run_due(NOW + timedelta(hours=2, minutes=59)) == []  # the backoff doubled: 2 h
+        assert len(calls) == 2
+        assert runner.run_due(NOW + timedelta(hours=3)) == []
+        assert len(calls) == 3
+        notices = [json.loads(r.body) for r in hook.requests]
+        assert notices == [
+            {"event": "monthly_report_failed", "month": "2026-12", "error": "RuntimeError: influx down, token ***"}
+        ]
+        runner.generate = generate
+        generate.fail_on = None
+        assert [r.month for r in runner.run_due(NOW + timedelta(hours=7))] == ["2026-12"]
+        assert json.loads(hook.requests[-1].body)["event"] == "monthly_report"
+        assert runner.failing == {}
+
+
+def test_the_backoff_doubles_up_to_a_day(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, FakeGenerate(fail_on="2026-12"), None)
+    write_last_month(runner.state_file, Month(2026, 11), NOW)
+    now = NOW
+    backoffs = []
+    for _ in range(8):
+        runner.run_due(now)
+        entry = runner.failing[Month(2026, 12)]
+        backoffs.append(entry.backoff)
+        now = entry.retry_at
+    assert backoffs == [timedelta(hours=h) for h in (1, 2, 4, 8, 16, 24, 24, 24)]
+
+
+def test_notify_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def post(self, *args: Any, **kwargs: Any) -> Any:
+            raise ValueError("not a requests exception")
+
+    result = ReportResult(month="2026-10", paths=[Path("a.csv")])
+    assert notify("http://127.0.0.1:9/x", result, timeout_s=1, session=Broken()) is False  # type: ignore[arg-type]
+    assert "ValueError" in caplog.text

@@ -1,4 +1,4 @@
-"""The JSON file: `{"schema_version", "report", "period", "generated_at", "columns", "rows": [...]}`.
+"""The JSON file: `{"schema_version", "report", "period", "generated_at", "warnings", "columns", "rows": [...]}`.
 
 Rows carry the `ReportRow` columns with native types: null for unknown, lists and objects for list and map
 columns. `JSON_SCHEMA` (draft 2020-12) describes schema version `SCHEMA_VERSION`; a change to the columns
@@ -12,7 +12,7 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import asdict, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from exporters.reports.row import COLUMNS, SCHEMA_VERSION, ReportRow
@@ -54,12 +54,13 @@ JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": f"https://minewatch.invalid/schemas/monthly-report/v{SCHEMA_VERSION}.json",
     "type": "object",
-    "required": ["schema_version", "report", "period", "generated_at", "columns", "rows"],
+    "required": ["schema_version", "report", "period", "generated_at", "warnings", "columns", "rows"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "report": {"const": REPORT_KIND},
         "period": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
-        "generated_at": {"type": "string"},
+        "generated_at": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"},
+        "warnings": {"type": "array", "items": {"type": "string"}},
         "columns": {"type": "array", "items": {"type": "string"}},
         "rows": {"type": "array", "items": _row_schema()},
     },
@@ -67,12 +68,20 @@ JSON_SCHEMA: dict[str, Any] = {
 }
 
 
-def render_json(rows: Sequence[ReportRow], *, period: str, generated_at: datetime) -> bytes:
+def utc_stamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, as the period bounds are written (`2026-11-01T06:30:00Z`)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def render_json(
+    rows: Sequence[ReportRow], *, period: str, generated_at: datetime, warnings: Sequence[str] = ()
+) -> bytes:
     document = {
         "schema_version": SCHEMA_VERSION,
         "report": REPORT_KIND,
         "period": period,
-        "generated_at": generated_at.isoformat(),
+        "generated_at": utc_stamp(generated_at),
+        "warnings": list(warnings),
         "columns": list(COLUMNS),
         "rows": [asdict(row) for row in rows],
     }
