@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -35,7 +35,9 @@ from collector.sinks.buffered import InfluxSink
 from collector.sinks.influx import V1Transport, V2Transport
 from collector.state import StateStore
 from collector.targets import DeviceTarget, NetworkTarget, PoolTarget, Target
-from exporters.reports.scheduled import ScheduledReports
+
+if TYPE_CHECKING:  # the daemon is handed the report schedule; the collector does not import the reports
+    from exporters.reports.scheduled import ScheduledReports
 
 T = TypeVar("T")
 REPORT_CHECK_INTERVAL_S = 600.0

@@ -159,9 +159,8 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
             return EXIT_FAILED
     reports = None
     if config.main.reports.enabled and (shard is None or shard[0] == 0):  # one replica writes the reports
-        reports = ScheduledReports.from_config(
-            config, config.main.reports, build_query_transport(config.main.influxdb, redactor)
-        )
+        transport = build_query_transport(config.main.influxdb, redactor)
+        reports = ScheduledReports.from_config(config, config.main.reports, transport, redact=redactor)
     try:
         run_scheduled(
             collector,

@@ -116,7 +116,13 @@ class ScheduledReports:
     failing: dict[Month, _Failing] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: AppConfig, settings: ReportSettings, transport: QueryTransport) -> ScheduledReports:
+    def from_config(
+        cls,
+        config: AppConfig,
+        settings: ReportSettings,
+        transport: QueryTransport,
+        redact: Callable[[str], str] | None = None,
+    ) -> ScheduledReports:
         """Paths relative to the main config file, as the settings say; the alerting webhook by default."""
         base = config.path.parent
         return cls(
@@ -127,6 +133,7 @@ class ScheduledReports:
             state_file=base / settings.state_file,
             # The report notice goes where alert notices go unless it has its own webhook.
             webhook_url=settings.webhook_url or config.main.alerting.webhook_url,
+            redact=redact,
         )
 
     def run_due(self, now: datetime) -> list[ReportResult]:
