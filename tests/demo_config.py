@@ -44,6 +44,20 @@ class DemoConfig:
         return self.main.parent / "secrets" / name
 
 
+def _set_key(text: str, section: str, key: str, value: str) -> str:
+    """Set `key = value` in `[section]` of a TOML text (replacing it there, else adding it under the header)."""
+    header = re.search(rf"^\[{section}\]\n", text, flags=re.MULTILINE)
+    assert header is not None, f"no [{section}] in the demo config"
+    end = re.search(r"^\[", text[header.end() :], flags=re.MULTILINE)
+    body_end = header.end() + (end.start() if end else len(text) - header.end())
+    body = text[header.end() : body_end]
+    if re.search(rf"^{key} = ", body, flags=re.MULTILINE):
+        body = _replace_once(body, rf"^{key} = .*$", f"{key} = {value}")
+    else:
+        body = f"{key} = {value}\n" + body
+    return text[: header.end()] + body + text[body_end:]
+
+
 def _replace_once(text: str, pattern: str, replacement: str) -> str:
     new, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
     assert count == 1, f"{pattern!r} matched {count} times in the demo config"
@@ -119,9 +133,6 @@ def copy_demo_config(
         ("exporter", exporter),
     ):
         for key, value in values.items():
-            if re.search(rf"^{key} = ", text, flags=re.MULTILINE):
-                text = _replace_once(text, rf"^{key} = .*$", f"{key} = {value}")
-            else:
-                text = _replace_once(text, rf"^\[{section}\]$", f"[{section}]\n{key} = {value}")
+            text = _set_key(text, section, key, value)
     main.write_text(text + "\n" + extra, encoding="utf-8")
     return DemoConfig(main=main, groups=groups)

@@ -73,9 +73,17 @@ def generate_monthly(
         progress.start(str(period), sum(batch_count(len(ids)) for ids in members.values()) + 1 + len(groups))
     step = progress.step_done if progress else None
     pool_kinds = sorted({a.kind for group in groups for a in group.accounts})
+    single_site = {group.id: group.spec.sites[0].id for group in groups if len(group.spec.sites) == 1}
     facts = {
         window: fetch_window(
-            transport, window, sorted(ids), charts=want_pdf, interval_s=interval_s, pool_kinds=pool_kinds, on_batch=step
+            transport,
+            window,
+            sorted(ids),
+            charts=want_pdf,
+            interval_s=interval_s,
+            pool_kinds=pool_kinds,
+            single_site=single_site,
+            on_batch=step,
         )
         for window, ids in sorted(members.items())
     }

@@ -9,7 +9,7 @@ interprets them (that is `exporters.reports.compute`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from collector.sinks.points import (
 from exporters.reports.period import MonthWindow
 
 GROUP_BATCH = 250
+PEAK_BATCH = 10  # groups per nested peak-power query (see `_peak_power`): each request stays short
 # Alert transitions read from before the month, per (group, rule, severity) series, to know which alerts were
 # already firing when it began. Far more than any alert produces between two reports.
 TRANSITIONS_BEFORE = 2000
@@ -178,11 +179,13 @@ def fetch_window(
     charts: bool,
     interval_s: float,
     pool_kinds: Sequence[str] = (),
+    single_site: Mapping[str, str] | None = None,
     on_batch: Callable[[], None] | None = None,
 ) -> WindowFacts:
     """Read every aggregate the report needs for `group_ids` over `window`; `on_batch` after each batch.
 
     `pool_kinds`: the pool kinds in use (for the charts' "was any pool polled this hour"); none: every kind.
+    `single_site`: group -> its only site, for groups with one (their peak power comes from the rounds).
     """
     facts = WindowFacts()
     for batch in _batches(sorted(group_ids), GROUP_BATCH):
@@ -190,7 +193,7 @@ def fetch_window(
         _payouts(transport, window, batch, facts)
         _accounts(transport, window, batch, facts)
         _compliance(transport, window, batch, facts)
-        _devices(transport, window, batch, facts, interval_s)
+        _devices(transport, window, batch, facts, interval_s, single_site or {})
         _health(transport, window, batch, facts)
         _violations(transport, window, batch, facts)
         if charts:
@@ -319,7 +322,12 @@ def _compliance(transport: QueryTransport, window: MonthWindow, batch: list[str]
 
 
 def _devices(
-    transport: QueryTransport, window: MonthWindow, batch: list[str], facts: WindowFacts, interval_s: float
+    transport: QueryTransport,
+    window: MonthWindow,
+    batch: list[str],
+    facts: WindowFacts,
+    interval_s: float,
+    single_site: Mapping[str, str],
 ) -> None:
     m = quote_ident(DEVICE)
     where = _where(window, batch)
@@ -329,22 +337,7 @@ def _devices(
         row = _first_row(series)
         if row.get("n"):
             facts.power[_site_key(series.tags)] = PowerTotals(float(row["w"]), int(row["n"]))
-    # A site's draw at a moment is the sum over its miners. Samples carry their real poll time, so a late poll
-    # and the next on-time poll of one miner can share a clock-aligned bucket: each miner's samples are first
-    # averaged within the bucket, then summed across miners, and the peak is the largest such sum.
-    bucket = max(1, round(interval_s))
-    per_miner = (
-        f"SELECT mean(power_w) AS miner_w FROM {m} {where} GROUP BY time({bucket}s), group_id, site, device fill(none)"
-    )
-    per_site = (
-        f"SELECT sum(miner_w) AS site_w FROM ({per_miner}) WHERE {time_filter(window)} "
-        f"GROUP BY time({bucket}s), group_id, site fill(none)"
-    )
-    peak = f"SELECT max(site_w) AS peak FROM ({per_site}) WHERE {time_filter(window)} GROUP BY group_id, site"
-    for series in transport.query(peak):
-        value = _num(_first_row(series).get("peak"))
-        if value is not None:
-            facts.peak_power_w[_site_key(series.tags)] = value
+    _peak_power(transport, window, batch, facts, interval_s, single_site)
     # One row per stored device series: whether it was ever online (online is 0/1, so max is "ever 1"), and the
     # series itself, to tell devices no row draws on.
     per_device = f"SELECT max(online) AS up, count(power_w) AS n FROM {m} {where} GROUP BY group_id, site, device"
@@ -357,6 +350,56 @@ def _devices(
         key = _site_key(tags)
         facts.devices_seen[key] = facts.devices_seen.get(key, 0) + 1
         facts.devices_active[key] = facts.devices_active.get(key, 0) + (1 if up else 0)
+
+
+def _peak_power(
+    transport: QueryTransport,
+    window: MonthWindow,
+    batch: list[str],
+    facts: WindowFacts,
+    interval_s: float,
+    single_site: Mapping[str, str],
+) -> None:
+    """Each site's largest draw: the sum over its miners at one moment.
+
+    A group with one site has it already: every compliance round records the summed power of the miners whose
+    last snapshot is fresh (`compliance.power_w`), one value per round, so its max is the peak — cheap, and a
+    late poll cannot count a miner twice. Other sites (and groups whose rounds recorded no power) are summed
+    from the miners' own samples: those carry their real poll time, so a late poll and the next on-time poll
+    of one miner can share a clock-aligned bucket; each miner is first averaged within the bucket, then the
+    miners are summed, then the largest sum is taken. That nests three queries over every device point, so it
+    goes `PEAK_BATCH` groups at a time.
+    """
+    from_rounds = [group for group in batch if group in single_site]
+    if from_rounds:
+        rounds = (
+            f"SELECT max(power_w) AS peak FROM {quote_ident(COMPLIANCE)} {_where(window, from_rounds)} "
+            "GROUP BY group_id"
+        )
+        for series in transport.query(rounds):
+            value = _num(_first_row(series).get("peak"))
+            group = series.tags.get("group_id", "")
+            if value is not None and group in single_site:
+                facts.peak_power_w[(group, single_site[group])] = value
+    known = {group for group, _ in facts.peak_power_w}
+    rest = [group for group in batch if group not in known]
+    m = quote_ident(DEVICE)
+    bucket = max(1, round(interval_s))
+    for groups in _batches(rest, PEAK_BATCH):
+        where = _where(window, groups)
+        per_miner = (
+            f"SELECT mean(power_w) AS miner_w FROM {m} {where} "
+            f"GROUP BY time({bucket}s), group_id, site, device fill(none)"
+        )
+        per_site = (
+            f"SELECT sum(miner_w) AS site_w FROM ({per_miner}) WHERE {time_filter(window)} "
+            f"GROUP BY time({bucket}s), group_id, site fill(none)"
+        )
+        peak = f"SELECT max(site_w) AS peak FROM ({per_site}) WHERE {time_filter(window)} GROUP BY group_id, site"
+        for series in transport.query(peak):
+            value = _num(_first_row(series).get("peak"))
+            if value is not None:
+                facts.peak_power_w[_site_key(series.tags)] = value
 
 
 def _health(transport: QueryTransport, window: MonthWindow, batch: list[str], facts: WindowFacts) -> None:
