@@ -334,7 +334,8 @@ def print_metrics(config: AppConfig, stop: threading.Event) -> None:
         except requests.RequestException as exc:
             print(f"demo: the exporter did not answer: {exc}")
             return
-        if any(line.startswith(wanted) for line in lines):
+        judged = {line.split('"')[1] for line in lines if line.startswith("minewatch_group_compliance_status{")}
+        if judged >= {group.id for group in config.groups}:  # every group's first round is in
             break
         stop.wait(2.0)
     for line in lines:
@@ -378,7 +379,7 @@ def print_report(db: V1Transport, config: AppConfig, out: Path) -> None:
 
 
 def _share(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.0%}"
+    return "unknown" if value is None else f"{value:.1%} of the month's polls"
 
 
 def print_next_steps(influx_url: str, database: str) -> None:
