@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from collector.addresses import normalize_address
 from collector.config import Group, PermitVersion, declared_addresses
-from exporters.reports.period import Month, MonthWindow
+from exporters.reports.period import Month, MonthWindow, utc_stamp
 from exporters.reports.plan import RowPlan
 from exporters.reports.queries import AccountKey, PayoutPoint, PowerTotals, WindowFacts
 from exporters.reports.row import ReportRow
@@ -221,8 +221,8 @@ def compute_row(plan: RowPlan, facts: WindowFacts, ctx: RowContext) -> ReportRow
     )
     return ReportRow(
         period=str(ctx.month),
-        period_start_utc=window.start.isoformat().replace("+00:00", "Z"),
-        period_end_utc=window.end.isoformat().replace("+00:00", "Z"),
+        period_start_utc=utc_stamp(window.start),
+        period_end_utc=utc_stamp(window.end),
         timezone=plan.zone,
         group_id=plan.group_id,
         legal_name=spec.legal_name,

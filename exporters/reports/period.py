@@ -106,3 +106,8 @@ def parse_month(text: str, *, now: datetime | None = None) -> Month:
                 f"{latest.isoformat()})"
             )
     return parsed
+
+
+def utc_stamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a `Z` (`2026-11-01T06:30:00Z`): period bounds and generation times alike."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -12,9 +12,10 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from exporters.reports.period import utc_stamp
 from exporters.reports.row import COLUMNS, SCHEMA_VERSION, ReportRow
 
 REPORT_KIND = "minewatch-monthly-production"
@@ -66,11 +67,6 @@ JSON_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
-
-
-def utc_stamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with a `Z`, as the period bounds are written (`2026-11-01T06:30:00Z`)."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def render_json(

@@ -21,7 +21,7 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 from exporters.reports.compute import GroupCharts
 from exporters.reports.formats.charts import hashrate_chart, hashrate_unit, production_chart, violation_chart
 from exporters.reports.formats.fonts import report_fonts
-from exporters.reports.formats.json_format import utc_stamp
+from exporters.reports.period import utc_stamp
 from exporters.reports.row import ReportRow
 
 MISSING = "missing"
