@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from collector.adapters.registry import SourceRegistry
 from collector.compliance.alerts import AlertBook, state_file_path
 from collector.compliance.engine import ComplianceEngine, build_delivery
 from collector.compliance.observe import GroupObserver
-from collector.config import AppConfig, Group, InfluxConfig, MinerFleet, NetworkFeed
+from collector.config import AppConfig, Group, InfluxConfig, MinerFleet, NetworkFeed, SpoolConfig
 from collector.devices.base import DeviceContext
 from collector.devices.cgminer.client import MinerRpc
 from collector.errors import StorageError
@@ -33,6 +34,7 @@ from collector.scheduler import Scheduler
 from collector.sinks.base import Sink
 from collector.sinks.buffered import InfluxSink
 from collector.sinks.influx import V1Transport, V2Transport
+from collector.sinks.spool import DiskSpool, SpoolError
 from collector.state import StateStore
 from collector.targets import DeviceTarget, NetworkTarget, PoolTarget, Target
 
@@ -114,6 +116,7 @@ def build_targets(
                 redact=redactor,
                 bucket=budgets.bucket(source_class.budget_key(settings), budget),
                 read_timeout_s=schedule.timeout_s,
+                max_body_bytes=schedule.max_response_bytes,
                 monotonic=monotonic,
             )
             ctx = SourceContext(
@@ -165,7 +168,13 @@ def _fleet_targets(
     source_class = sources.devices[fleet.kind]
     targets = []
     for miner in settings.addresses:
-        rpc = MinerRpc(miner.host, miner.port, connect_timeout_s=settings.connect_timeout_s, monotonic=monotonic)
+        rpc = MinerRpc(
+            miner.host,
+            miner.port,
+            connect_timeout_s=settings.connect_timeout_s,
+            max_reply_bytes=config.main.schedule.max_response_bytes,
+            monotonic=monotonic,
+        )
         ctx = DeviceContext(rpc=rpc, clock=clock, log=log.getChild(f"{fleet.kind}.{fleet.group_id}"), target=miner.name)
         targets.append(
             DeviceTarget(
@@ -217,6 +226,7 @@ def _network_target(
         redact=redactor,
         bucket=budgets.bucket(source_class.budget_key(feed.settings), budget),
         read_timeout_s=schedule.timeout_s,
+        max_body_bytes=schedule.max_response_bytes,
         monotonic=monotonic,
     )
     ctx = SourceContext(http=http, clock=clock, log=log.getChild(feed.kind), target=feed.coin, coin=feed.coin)
@@ -258,8 +268,21 @@ def build_collector(
     )
 
 
-def build_influx_sink(settings: InfluxConfig, redactor: Redactor, log: logging.Logger) -> InfluxSink:
-    """The InfluxDB sink the config asks for (v1 /write by default, or v2 through influxdb-client)."""
+def build_influx_sink(
+    settings: InfluxConfig,
+    redactor: Redactor,
+    log: logging.Logger,
+    *,
+    spool: SpoolConfig | None = None,
+    spool_dir: Path | None = None,
+) -> InfluxSink:
+    """The InfluxDB sink the config asks for (v1 /write by default, or v2 through influxdb-client).
+
+    With `spool_dir` (the daemon) its lines go through a `DiskSpool` there, opened now: its lock is taken and
+    what a previous run left is recovered; `SpoolError` if another process holds it. Without (`collect`, tests),
+    an in-memory spool of `max_buffered_lines`: a one-shot run reports delivery through its exit code and must
+    not contend with a running daemon for the directory.
+    """
     settings.register_secrets(redactor)
     transport: V1Transport | V2Transport
     if settings.api == "v2":
@@ -273,11 +296,24 @@ def build_influx_sink(settings: InfluxConfig, redactor: Redactor, log: logging.L
         )
     else:
         transport = build_query_transport(settings, redactor)
+    disk: DiskSpool | None = None
+    if spool_dir is not None:
+        spool = spool if spool is not None else SpoolConfig()
+        max_bytes = spool.max_size_mb * 2**20
+        disk = DiskSpool(spool_dir, batch_size=settings.batch_size, max_bytes=max_bytes, fsync=spool.fsync)
+        try:
+            disk.open()
+        except SpoolError:
+            transport.close()
+            raise
+        if disk.recovered_lines:
+            log.info("%d lines recovered from the spool at %s; sending them first", disk.recovered_lines, spool_dir)
     return InfluxSink(
         transport,
         batch_size=settings.batch_size,
         flush_interval_s=settings.flush_interval_s,
         max_buffered_lines=settings.max_buffered_lines,
+        spool=disk,
         log=log.getChild("influxdb"),
     )
 
@@ -299,7 +335,7 @@ def build_query_transport(settings: InfluxConfig, redactor: Redactor) -> V1Trans
 
 
 class DatabaseSetup:
-    """Creates the v1 database once InfluxDB answers; until then writes wait in the sink's buffer."""
+    """Creates the v1 database once InfluxDB answers; until then writes wait in the sink's spool."""
 
     def __init__(self, sink: InfluxSink, log: logging.Logger) -> None:
         self._transport = sink.transport if isinstance(sink.transport, V1Transport) else None

@@ -17,6 +17,7 @@ from collector.config import AppConfig, ConfigInvalid, default_config_path, load
 from collector.errors import StorageError
 from collector.redact import RedactingFilter, Redactor
 from collector.sharding import ShardError, parse_shard, shard_of
+from collector.sinks.spool import SpoolError
 
 DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "simulator" / "scenarios" / "demo.toml"
 EXIT_OK = 0
@@ -132,7 +133,15 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
         log.info("shard %d/%d: %d of %d groups", index, count, len(selected), len(config.groups))
     for warning in config.warnings:
         log.warning("config: %s", warning)
-    sink = build_influx_sink(config.main.influxdb, redactor, log)
+    spool = config.main.spool
+    spool_dir = spool.path(config.path)
+    if shard is not None:  # replicas sharing one config each need their own (locked) spool directory
+        spool_dir = spool_dir / f"shard-{shard[0]}-of-{shard[1]}"
+    try:
+        sink = build_influx_sink(config.main.influxdb, redactor, log, spool=spool, spool_dir=spool_dir)
+    except SpoolError as exc:
+        print(f"minewatch: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     sink.start()
     collector = build_collector(config, source_registry(), sink, redactor=redactor, log=log, selected=selected)
     stop = threading.Event()
@@ -151,11 +160,16 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     if settings.enabled:
         try:
             exporter = start_exporter(
-                collector, compliance, address=str(settings.listen_address), port=settings.port, log=log
+                collector,
+                compliance,
+                address=str(settings.listen_address),
+                port=settings.port,
+                basic_auth=settings.basic_auth,
+                log=log,
             )
         except OSError as exc:
             log.error("cannot serve metrics on %s port %d: %s", settings.listen_address, settings.port, exc.strerror)
-            sink.close()
+            sink.close(timeout_s=spool.shutdown_flush_s)
             return EXIT_FAILED
     reports = None
     if config.main.reports.enabled and (shard is None or shard[0] == 0):  # one replica writes the reports
@@ -173,9 +187,10 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     finally:
         if exporter is not None:
             exporter.stop()
-    flushed = sink.flush(timeout_s=10.0)
-    sink.close()
-    log.info("stopped%s", "" if flushed else " (some points were still buffered)")
+    # SIGTERM/SIGINT: the scheduler has stopped; deliver what is spooled for at most shutdown_flush_s. What is
+    # left stays on disk (close() logs how many lines) and is sent at the next start.
+    sink.close(timeout_s=spool.shutdown_flush_s)
+    log.info("stopped")
     return EXIT_OK
 
 

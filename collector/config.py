@@ -6,15 +6,17 @@ Loading reads files and resolves secrets; everything else is pure validation. Ev
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from ipaddress import IPv4Address
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -73,8 +75,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-
-
 # --- main file -------------------------------------------------------------------------------------------
 
 
@@ -120,6 +120,9 @@ class ScheduleConfig(Strict):
     workers: int = Field(32, ge=1, le=1024)
     # Miner polls run on their own threads, so a site of dead miners waiting out timeouts never starves pools.
     device_workers: int = Field(64, ge=1, le=1024)
+    # The largest response body (a pool's HTTP answer, a miner's RPC reply) read before the poll is failed as
+    # `bad_response`: read in chunks and cut off there, so a hostile or broken server cannot exhaust memory.
+    max_response_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> ScheduleConfig:
@@ -191,18 +194,69 @@ class AlertingConfig(Strict):
         return self.keep_firing_s_by_rule.get(rule, self.keep_firing_s)
 
 
-class ExporterConfig(Strict):
-    """The Prometheus exporter `minewatch run` serves (`exporters.prometheus`): loopback unless told otherwise."""
+class ExporterConfig(WithSecrets):
+    """The Prometheus exporter `minewatch run` serves (`exporters.prometheus`): loopback unless told otherwise.
+
+    `basic_auth_username` with `basic_auth_password_env` or `basic_auth_password_file` makes every request
+    need HTTP basic auth (one without the other is an error). Binding a non-loopback address without it is
+    allowed but logged as a warning.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    secret_names = ("basic_auth_password",)
 
     enabled: bool = True
     listen_address: IPvAnyAddress = IPv4Address("127.0.0.1")
     port: int = Field(9108, ge=0, le=65535)  # 0: any free port (tests)
+    basic_auth_username: str | None = Field(None, min_length=1, pattern=r"^[^:\x00-\x1f]+$")
+    basic_auth_password_env: str | None = None
+    basic_auth_password_file: str | None = None
+
+    @model_validator(mode="after")
+    def _username_and_password(self) -> ExporterConfig:
+        has_password = bool(self.basic_auth_password_env or self.basic_auth_password_file)
+        if has_password != bool(self.basic_auth_username):
+            raise ValueError(
+                "basic auth needs both basic_auth_username and basic_auth_password_env or basic_auth_password_file"
+            )
+        return self
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        """(username, password) when basic auth is configured and its password resolved, else None."""
+        password = self.secret("basic_auth_password")
+        if self.basic_auth_username and password:
+            return (self.basic_auth_username, password)
+        return None
+
+
+class SpoolConfig(Strict):
+    """The on-disk spool `minewatch run` keeps between the collector and InfluxDB (`collector.sinks.spool`).
+
+    Every point goes through it, so a SIGKILL of the collector or an InfluxDB outage loses nothing up to
+    `max_size_mb` (then the oldest points go, counted). `dir` is relative to the main file, like `[alerting]
+    state_file`; one running collector per directory (it is locked), so `run --shard I/N` uses a subdirectory
+    per shard. `fsync`: a segment is fsynced when sealed, before it is sent, so a power loss keeps it too.
+    `shutdown_flush_s`: on SIGTERM, how long to try to deliver what is spooled before exiting (the rest is
+    sent at the next start).
+    """
+
+    dir: str = Field("state/spool", min_length=1)
+    max_size_mb: int = Field(1024, ge=1)
+    fsync: bool = True
+    shutdown_flush_s: float = Field(5.0, ge=0, le=300)
+
+    def path(self, config_path: Path) -> Path:
+        """The spool directory; a relative `dir` is relative to the main config file's directory."""
+        directory = Path(self.dir)
+        return directory if directory.is_absolute() else config_path.parent / directory
 
 
 class MainConfig(Strict):
     """The main file: storage, schedule, where the registry lives, per-pool budget overrides, chain feeds."""
 
     influxdb: InfluxConfig = InfluxConfig()
+    spool: SpoolConfig = SpoolConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     registry: RegistryConfig = RegistryConfig()
     rate_budgets: dict[str, RateBudgetOverride] = {}
@@ -507,6 +561,7 @@ def load_config(
     if main is None:
         raise ConfigInvalid(errors)
     _resolve(main.influxdb, path, "influxdb", env, redactor, errors)
+    _resolve(main.exporter, path, "exporter", env, redactor, errors)
     networks = _network_feeds(main, path, sources, env, redactor, errors)
     base = path.parent
 
@@ -622,17 +677,197 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+# What a pydantic error type expects, in TOML's words.
+_EXPECTED: dict[str, str] = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "list": "an array",
+    "tuple": "an array",
+    "set": "an array",
+    "dict": "a table",
+    "model": "a table",
+    "model_attributes": "a table",
+    "date": "a date (YYYY-MM-DD)",
+    "datetime": "a date-time (YYYY-MM-DDTHH:MM:SS)",
+    "time": "a time of day (HH:MM:SS)",
+    "ip_any_address": "an IP address",
+    "ip_v4_address": "an IPv4 address",
+    "ip_v6_address": "an IPv6 address",
+}
+_BOUNDS = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
+
+
+def _toml_type(value: Any) -> str:
+    """A value's type as TOML names it, for "expected X, got Y"; never the value itself (it may be a secret)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, datetime):
+        return "a date-time"
+    if isinstance(value, date):
+        return "a date"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    """A number or a short word as given (for choices and ranges); anything else only by its type."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, str) and len(value) <= 40 and value.isprintable():
+        return repr(value)
+    return _toml_type(value)
+
+
+def _strip(annotation: Any) -> Any:
+    """The type a key's annotation stands for: Annotated and Optional removed, a union's table member chosen."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            tables = [a for a in members if isinstance(a, type) and issubclass(a, BaseModel)]
+            arrays = [a for a in members if get_origin(a) in (list, tuple, set, dict)]
+            annotation = (tables or arrays or members or [None])[0]
+        else:
+            return annotation
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model whose keys sit at `loc` under `model` (through arrays, tables and optional fields), if any."""
+    current: Any = model
+    for part in loc:
+        current = _strip(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field_info = current.model_fields.get(str(part))
+            if field_info is None:
+                return None
+            current = field_info.annotation
+        elif get_origin(current) in (list, tuple, set, dict):
+            args = get_args(current)
+            current = (args[-1] if get_origin(current) is dict else args[0]) if args else None
+        else:
+            return None
+    current = _strip(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _model_names(cls: type[BaseModel] = BaseModel) -> set[str]:
+    names = set()
+    for sub in cls.__subclasses__():
+        names.add(sub.__name__)
+        names |= _model_names(sub)
+    return names
+
+
+def _is_type_tag(part: int | str) -> bool:
+    """A union member's tag pydantic puts in `loc` ("str", "NamedMiner", "function-after[...]"): not a key."""
+    if not isinstance(part, str):
+        return False
+    if part.startswith("function-") or ("[" in part and part != "[key]") or part in ("str", "int", "float", "bool"):
+        return True
+    return part[:1].isupper() and part.isidentifier() and part in _model_names()
+
+
+def _reason(error: Any, model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """One pydantic error as a precise reason: what was expected, and what was given (by type, or a number)."""
+    kind: str = error["type"]
+    given = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "required key missing"
+    if kind == "extra_forbidden":
+        parent = _model_at(model, loc[:-1])
+        known = sorted(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        listed = f"; known keys here: {', '.join(known)}" if known and len(known) <= 20 else ""
+        return f"unknown key{hint}{listed}"
+    if kind in _BOUNDS:
+        bound = next(iter(ctx.values()), "?")
+        return f"must be {_BOUNDS[kind]} {_short(bound)}, got {_short(given)}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '?')}, got {_short(given)}"
+    if kind == "string_pattern_mismatch":
+        return f"must match the pattern {ctx.get('pattern', '?')}, got {_short(given)}"
+    if kind in ("too_short", "too_long"):
+        return str(error["msg"])
+    base = kind.rsplit("_", 1)[0] if kind.endswith(("_type", "_parsing", "_from_datetime_parsing")) else kind
+    base = base.removesuffix("_from_datetime")
+    if base in _EXPECTED:
+        return f"expected {_EXPECTED[base]}, got {_toml_type(given)}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _numeric(annotation: Any) -> str | None:
+    """The expected type ("an integer", "a number") if the key takes only numbers (or none), else None."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, UnionType):
+        kinds = {_numeric(a) for a in get_args(annotation) if a is not type(None)}
+        return "a number" if kinds and None not in kinds else None
+    return {int: "an integer", float: "a number"}.get(annotation)
+
+
+def _booleans_for_numbers(annotation: Any, raw: Any, loc: tuple[int | str, ...]) -> Iterator[tuple[Any, str]]:
+    """Where `raw` gives true/false for a number: pydantic would read it as 1/0, a value nobody wrote."""
+    if isinstance(raw, bool):
+        expected = _numeric(annotation)
+        if expected is not None:
+            yield loc, expected
+        return
+    current = _strip(annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(raw, dict):
+        for key, value in raw.items():
+            field_info = current.model_fields.get(key)
+            if field_info is not None:
+                yield from _booleans_for_numbers(field_info.annotation, value, (*loc, key))
+    elif get_origin(current) in (list, tuple, set) and isinstance(raw, list):
+        item = (get_args(current) or (Any,))[0]
+        for i, value in enumerate(raw):
+            yield from _booleans_for_numbers(item, value, (*loc, i))
+    elif get_origin(current) is dict and isinstance(raw, dict):
+        item = (get_args(current) or (Any, Any))[-1]
+        for key, value in raw.items():
+            yield from _booleans_for_numbers(item, value, (*loc, key))
+
 
 def _validate(
     model: type[ModelT], raw: Any, path: Path, errors: list[ConfigError], prefix: tuple[int | str, ...] = ()
 ) -> ModelT | None:
+    booleans = dict(_booleans_for_numbers(model, raw, ()))
+    for loc, expected in booleans.items():
+        errors.append(ConfigError(str(path), _key_path(prefix + loc), f"expected {expected}, got a boolean"))
     try:
-        return model.model_validate(raw)
+        result = model.model_validate(raw)
+        return None if booleans else result
     except ValidationError as exc:
-        for error in exc.errors(include_url=False, include_input=False):
-            loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            message = error["msg"].removeprefix("Value error, ")
-            errors.append(ConfigError(str(path), _key_path(prefix + loc), message))
+        # A value that fits no member of a union fails once per member: one line per key, the reasons joined.
+        reasons: dict[tuple[int | str, ...], list[str]] = {loc: [] for loc in booleans}
+        for error in exc.errors(include_url=False, include_input=True):
+            loc = tuple(p for p in error["loc"] if not _is_type_tag(p))
+            reason = _reason(error, model, loc)
+            original = str(error["msg"]).removeprefix("Value error, ")
+            if original not in reason:  # pydantic's own words stay, after the precise ones (scripts grep them)
+                reason = f"{reason} ({original})"
+            if reason not in reasons.setdefault(loc, []):
+                reasons[loc].append(reason)
+        for loc, found in reasons.items():
+            if found and loc not in booleans:
+                errors.append(ConfigError(str(path), _key_path(prefix + loc), "; or ".join(found)))
         return None
 
 

@@ -44,6 +44,18 @@ class Payout:
 
 
 @dataclass(frozen=True, slots=True)
+class HashrateSample:
+    """One bin of the account's hashrate history as the pool keeps it: the mean over `window_s` seconds.
+
+    `at` is the bin's time as the pool stamps it (unix s). Bins the pool did not return are not samples.
+    """
+
+    at: int
+    hashrate_hs: float
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
 class PoolSettings:
     """What the pool shows of the account's configuration; `payout_address` None means none is set."""
 
@@ -66,7 +78,8 @@ class SectionIssue:
 class PoolAccountSnapshot:
     """Everything one poll of one pool account returned, normalized.
 
-    `issues` lists secondary endpoints that failed (their sections are empty, not zero).
+    `issues` lists secondary endpoints that failed (their sections are empty, not zero). `hashrate_history`
+    holds the pool's own history bins fetched after a gap in polling (empty on a normal poll).
     """
 
     observed_at: int
@@ -82,6 +95,7 @@ class PoolAccountSnapshot:
     payouts: tuple[Payout, ...] = ()
     settings: PoolSettings | None = None
     issues: tuple[SectionIssue, ...] = field(default=())
+    hashrate_history: tuple[HashrateSample, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,8 +96,8 @@ def copy_demo_config(
     """Copy config/demo and config/regions.toml under `dest` (same relative layout) and repoint them.
 
     `influx`, `schedule`, `alerting` and `exporter` replace or add keys of `[influxdb]` / `[schedule]` /
-    `[alerting]` / `[exporter]` (values are TOML text; the alert state file always moves under `dest`, and the
-    exporter listens on a free port unless told otherwise: tests run side by side);
+    `[alerting]` / `[exporter]` (values are TOML text; the alert state file and the spool always move under
+    `dest`, and the exporter listens on a free port unless told otherwise: tests run side by side);
     `extra` is appended to the main file (e.g. `[rate_budgets.braiins]`). `miners` (name -> (host, port) of a
     running MinerFleet) repoints the miner fleets; without it the fleets are left out. `network=False` leaves
     out the mempool feed (for simulators whose scenario has no `[network]`).
@@ -127,6 +127,7 @@ def copy_demo_config(
     alerting = {"state_file": '"state/alerts.json"', **(alerting or {})}
     exporter = {"port": "0", **(exporter or {})}
     for section, values in (
+        ("spool", {"dir": '"state/spool"'}),  # each copy its own (locked) spool, never the shared .demo/
         ("influxdb", influx or {}),
         ("schedule", schedule or {}),
         ("alerting", alerting),

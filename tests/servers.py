@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ __all__ = [
     "SYSTEM_DEPS_HINT",
     "InfluxdServer",
     "MissingBinary",
+    "QuietHTTPServer",
     "RecordedRequest",
     "ServerFailed",
     "StubHTTPServer",
@@ -53,6 +55,14 @@ class StubResponse:
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """Clients that time out or hang up on purpose (the tests' doing) are not errors worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class StubHTTPServer:
@@ -91,7 +101,7 @@ class StubHTTPServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"

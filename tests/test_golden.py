@@ -113,6 +113,7 @@ WIRES: dict[str, PoolWire] = {
         auth_header="F2P-API-SECRET",
         routes=lambda _coin, _secret: {
             "/v2/hash_rate/info": "hash_rate_info",
+            "/v2/hash_rate/history": "hash_rate_history",
             "/v2/hash_rate/worker/list": "worker_list",
             "/v2/assets/balance": "balance",
             "/v2/assets/transactions/list": "transactions",
@@ -127,6 +128,7 @@ WIRES: dict[str, PoolWire] = {
             "/res/openapi/v1/hashrate": "hashrate",
             "/res/openapi/v1/account": "account",
             "/res/openapi/v1/hashrate/worker": "workers",
+            "/res/openapi/v1/hashrate/chart": "hashrate_chart",
             "/res/openapi/v1/profit/history": "profit_history",
             "/res/openapi/v1/wallet/payment/history": "payment_history",
         },

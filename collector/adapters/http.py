@@ -6,7 +6,9 @@ account gets its own `HttpClient` with its own poll deadline, so one hung pool n
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,6 +22,28 @@ from collector.redact import Redactor
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 _CHUNK = 64 * 1024
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """The certificate problem behind a TLS failure ("self-signed certificate"), never the URL or its secrets."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return str(error.verify_message or error.reason or "certificate not trusted")
+        if isinstance(error, ssl.SSLError):
+            return str(error.reason or "TLS handshake failed")
+        pending.extend(arg for arg in error.args if isinstance(arg, BaseException))
+        pending.extend(
+            linked
+            for linked in (getattr(error, "reason", None), error.__cause__, error.__context__)
+            if isinstance(linked, BaseException)
+        )
+    return "TLS handshake failed"
 
 
 def _reject_constant(name: str) -> float:
@@ -143,9 +167,15 @@ class HttpClient:
         except urllib3.exceptions.DecodeError:
             raise BadResponse(f"{where}: the body could not be decompressed") from None
         except urllib3.exceptions.ProtocolError as exc:
-            if any(isinstance(arg, urllib3.exceptions.IncompleteRead) for arg in exc.args):
+            if any(isinstance(arg, urllib3.exceptions.InvalidChunkLength) for arg in exc.args):
+                raise BadResponse(f"{where}: malformed chunked body (a chunk size that is not one)") from None
+            # http.client's IncompleteRead too: urllib3 raises either, depending on where the body stopped.
+            if any(isinstance(arg, http.client.IncompleteRead) for arg in exc.args):
                 raise BadResponse(f"{where}: body cut off before its announced length") from None
             raise Unreachable(f"{where}: connection broken while reading the body") from None
+        except requests.exceptions.SSLError as exc:
+            # Certificates are always verified (no code path turns that off); say why this one failed.
+            raise Unreachable(f"{where}: TLS certificate verification failed ({_tls_reason(exc)})") from None
         except requests.ConnectionError as exc:
             reason = type(exc.__context__ or exc).__name__
             raise Unreachable(f"{where}: connection failed ({reason})") from None

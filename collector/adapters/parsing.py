@@ -14,6 +14,10 @@ from collector.errors import BadResponse
 from collector.units import UnitError, coins_to_sats
 
 Payload = Mapping[str, Any]
+# InfluxDB integers are int64: a larger count is a broken response, not a count.
+MAX_INT64 = 2**63 - 1
+# 2200-01-01T00:00:00Z: a later "time" is a unit or encoding error (and past 2262 not even an InfluxDB time).
+MAX_UNIX_S = 7_258_118_400
 
 
 def mapping(value: Any, where: str) -> Payload:
@@ -58,19 +62,37 @@ def number(obj: Payload, key: str, where: str, *, required: bool = False) -> flo
 def integer(obj: Payload, key: str, where: str, *, required: bool = False) -> int | None:
     """A non-negative whole number (JSON integer, integral float, or digit string); None if absent or null."""
     raw = obj.get(key)
-    if type(raw) is int and raw >= 0:  # exact, also above 2**53 where a float would round
+    if type(raw) is int and 0 <= raw <= MAX_INT64:  # exact, also above 2**53 where a float would round
         return raw
     value = number(obj, key, where, required=required)
     if value is None:
         return None
     if not value.is_integer():
-        raise BadResponse(f"{where}.{key}: expected a whole number, got {obj.get(key)!r}")
+        raise BadResponse(f"{where}.{key}: expected a whole number, got {str(obj.get(key))[:40]!r}")
+    if value > MAX_INT64:
+        raise BadResponse(f"{where}.{key}: whole number out of range: {str(obj.get(key))[:40]!r}")
     return int(value)
 
 
 def required_integer(obj: Payload, key: str, where: str) -> int:
     """Like `integer`, for a key that must be present."""
     value = integer(obj, key, where, required=True)
+    if value is None:  # unreachable: required=True raises instead
+        raise BadResponse(f"{where}: missing {key!r}")
+    return value
+
+
+def unix_time(obj: Payload, key: str, where: str, *, required: bool = False) -> int | None:
+    """A time in unix seconds (a whole number up to the year 2200); None if absent or null."""
+    value = integer(obj, key, where, required=required)
+    if value is not None and value > MAX_UNIX_S:
+        raise BadResponse(f"{where}.{key}: not a time in unix seconds: {value}")
+    return value
+
+
+def required_unix_time(obj: Payload, key: str, where: str) -> int:
+    """Like `unix_time`, for a key that must be present."""
+    value = unix_time(obj, key, where, required=True)
     if value is None:  # unreachable: required=True raises instead
         raise BadResponse(f"{where}: missing {key!r}")
     return value
@@ -124,9 +146,14 @@ def payout_sats(obj: Payload, key: str, where: str) -> int:
     return value
 
 
-def scaled(value: float | None, factor: float) -> float | None:
-    """Multiply a possibly-missing number by a unit factor."""
-    return None if value is None else value * factor
+def scaled(value: float | None, factor: float, where: str = "value") -> float | None:
+    """Multiply a possibly-missing number by a unit factor; a product too large for a float is refused."""
+    if value is None:
+        return None
+    result = value * factor
+    if not math.isfinite(result):
+        raise BadResponse(f"{where}: {value:g} times {factor:g} is out of range")
+    return result
 
 
 def _type_name(value: Any) -> str:

@@ -36,7 +36,9 @@ State file (JSON, `schema_version` 1)::
     <record> = {"finding": {"group_id", "rule", "subject", "severity", "value", "limit", "evidence",
                             "permit_version", "operational"},        # the last violating finding
                 "state", "started_at", "since", "ok_since", "notified",
-                "last_notified_at", "previous", "excuse"}
+                "last_notified_at", "previous", "excuse", "resolution_notified",
+                "delivered_to", "resolution_delivered_to"}   # notifiers that took this episode's
+                                                             # firing / resolution (optional: older files)
 
 All public methods hold one lock, so the scheduler's threads, delivery and the exporter may share one book.
 """
@@ -110,6 +112,8 @@ class AlertRecord:
     previous: AlertState | None = None
     excuse: str | None = None
     resolution_notified: bool = False
+    delivered_to: tuple[str, ...] = ()
+    resolution_delivered_to: tuple[str, ...] = ()
 
     @property
     def key(self) -> Key:
@@ -156,6 +160,8 @@ class _RecordState(BaseModel):
     previous: AlertState | None = None
     excuse: str | None = None
     resolution_notified: bool = False
+    delivered_to: list[str] = []
+    resolution_delivered_to: list[str] = []
 
 
 class _StateFile(BaseModel):
@@ -195,6 +201,8 @@ def _dump_record(record: AlertRecord) -> dict[str, Any]:
         "previous": record.previous,
         "excuse": record.excuse,
         "resolution_notified": record.resolution_notified,
+        "delivered_to": list(record.delivered_to),
+        "resolution_delivered_to": list(record.resolution_delivered_to),
     }
 
 
@@ -223,6 +231,8 @@ def _load_record(state: _RecordState) -> AlertRecord:
         previous=state.previous,
         excuse=state.excuse,
         resolution_notified=state.resolution_notified,
+        delivered_to=tuple(state.delivered_to),
+        resolution_delivered_to=tuple(state.resolution_delivered_to),
     )
 
 
@@ -548,6 +558,49 @@ class AlertBook:
                     self._save(at)
                     return True
             return False
+
+    def record_delivery(self, notifier: str, events: Iterable[AlertEvent], at: float) -> int:
+        """Record that `notifier` accepted `events` (firings or resolutions of alert episodes); saves once.
+
+        `already_delivered` then keeps the same change from going to that notifier again, even after a restart:
+        a re-send of an alert the primary notifier has not accepted yet goes only to the notifiers that lack it.
+        Returns how many changes were new to the notifier.
+        """
+        with self._lock:
+            recorded = 0
+            for event in events:
+                if event.state == "firing":
+                    record = self._open.get(event.finding.key)
+                    if record is None or record.started_at != event.started_at or notifier in record.delivered_to:
+                        continue
+                    self._put(replace(record, delivered_to=(*record.delivered_to, notifier)))
+                else:
+                    index = self._resolved_index(event)
+                    if index is None or notifier in self._resolved[index].resolution_delivered_to:
+                        continue
+                    record = self._resolved[index]
+                    delivered = (*record.resolution_delivered_to, notifier)
+                    self._resolved[index] = replace(record, resolution_delivered_to=delivered)
+                    self._dirty = True
+                recorded += 1
+            if recorded:
+                self._save(at)
+            return recorded
+
+    def already_delivered(self, notifier: str, event: AlertEvent) -> bool:
+        """Whether `notifier` has accepted this very change (same alert, episode and state) before."""
+        with self._lock:
+            if event.state == "firing":
+                record = self._open.get(event.finding.key)
+                return record is not None and record.started_at == event.started_at and notifier in record.delivered_to
+            index = self._resolved_index(event)
+            return index is not None and notifier in self._resolved[index].resolution_delivered_to
+
+    def _resolved_index(self, event: AlertEvent) -> int | None:
+        for index, record in enumerate(self._resolved):
+            if record.key == event.finding.key and record.started_at == event.started_at:
+                return index
+        return None
 
     def unsent_resolutions(self) -> list[AlertChange]:
         """Resolutions of alerts that had fired whose delivery was never confirmed (the collector stopped in

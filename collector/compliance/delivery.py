@@ -17,6 +17,7 @@ suppresses its notification.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -105,6 +106,18 @@ def alert_key(event: AlertEvent) -> AlertKey:
 def shown_key(key: AlertKey) -> str:
     """An alert key as logs show it: `group/rule/subject` (subject omitted when empty)."""
     return "/".join(part for part in key if part)
+
+
+def change_id(event: AlertEvent) -> str:
+    """A stable key of one change (alert, episode, state): the same firing or resolution always has the same id.
+
+    The book records each notifier's deliveries, but a collector killed between a webhook accepting a change and
+    the book saving that can only send it again; a receiver that drops ids it has seen (PagerDuty's `dedup_key`,
+    Opsgenie's alias) then shows it once.
+    """
+    group_id, rule, subject = alert_key(event)
+    text = "\x1f".join((group_id, rule, subject, rfc3339(event.started_at), event.state))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _number_text(value: float | str | None) -> str | None:
@@ -314,8 +327,9 @@ class AlertmanagerNotifier:
 class WebhookNotifier:
     """Posts `{"version": 1, "alerts": [...]}` to a generic JSON webhook.
 
-    Each alert: `state` (firing or resolved), `at` (when this change happened), `startsAt`, `endsAt` (resolved
-    only, else null), and the same `labels` and `annotations` Alertmanager gets.
+    Each alert: `id` (the change's dedup key, see `change_id`), `state` (firing or resolved), `at` (when this
+    change happened), `startsAt`, `endsAt` (resolved only, else null), and the same `labels` and `annotations`
+    Alertmanager gets.
     """
 
     VERSION: Final = 1
@@ -351,6 +365,7 @@ class WebhookNotifier:
         """The JSON document this notifier posts; events that do not notify are left out."""
         alerts = [
             {
+                "id": change_id(event),
                 "state": event.state,
                 "at": rfc3339(event.at),
                 "startsAt": rfc3339(event.started_at),
@@ -478,7 +493,9 @@ class Delivery:
 
     Re-posting what still fires is the caller's: it submits the alert book's re-sends. `on_delivered(name,
     events)` is called after a notifier accepted events (outside the lock), e.g. to `AlertBook.mark_notified`
-    them.
+    them. `already_delivered(name, event)` (e.g. `AlertBook.already_delivered`) keeps a change a notifier has
+    accepted before from being queued for it again: a re-send of an alert the primary notifier never accepted
+    must not reach a webhook that did, nor must the first rounds after a restart.
     """
 
     def __init__(
@@ -487,6 +504,7 @@ class Delivery:
         *,
         policy: RetryPolicy | None = None,
         on_delivered: Callable[[str, Sequence[AlertEvent]], None] | None = None,
+        already_delivered: Callable[[str, AlertEvent], bool] | None = None,
         log: logging.Logger | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -497,6 +515,7 @@ class Delivery:
             self._lanes[notifier.name] = _Lane(notifier)
         self._policy = policy or RetryPolicy()
         self._on_delivered = on_delivered
+        self._already_delivered = already_delivered
         self._log = log or logging.getLogger(__name__)
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -524,6 +543,8 @@ class Delivery:
                     if is_repeat(event) and (not reposts or alert_key(event) in queued):
                         # A re-send of an alert still waiting in the queue adds nothing: while a notifier is
                         # down, re-sends would otherwise pile up and push real transitions out.
+                        continue
+                    if not is_repeat(event) and self._already_delivered and self._already_delivered(name, event):
                         continue
                     lane.queue.append(_Entry(event, now))
                 while len(lane.queue) > self._policy.max_queue:

@@ -117,9 +117,21 @@ def build_delivery(
     if policy.webhook_url:
         notifiers.append(WebhookNotifier(policy.webhook_url, session, timeout_s, redactor))
     notifiers.append(LogNotifier(log.getChild("alerts"), redact=redactor))
+    return delivery_for_book(notifiers, book, clock=clock, log=log.getChild("delivery"))
+
+
+def delivery_for_book(
+    notifiers: Sequence[Notifier], book: AlertBook, *, clock: Callable[[], float], log: logging.Logger
+) -> Delivery:
+    """Delivery that records in `book` what each notifier accepted and never sends a notifier a change twice.
+
+    The first notifier is the primary: its acceptance marks an alert notified (re-sends are timed from it, and a
+    restart resumes from it); the others only get what they have not accepted yet.
+    """
     primary = notifiers[0].name
 
     def delivered(name: str, events: Sequence[AlertEvent]) -> None:
+        book.record_delivery(name, events, clock())
         if name != primary:
             return
         for event in events:
@@ -129,4 +141,4 @@ def build_delivery(
             elif event.state == "resolved":
                 book.mark_resolution_notified(event.finding.key, event.started_at, event.at)
 
-    return Delivery(notifiers, on_delivered=delivered, log=log.getChild("delivery"))
+    return Delivery(notifiers, on_delivered=delivered, already_delivered=book.already_delivered, log=log)

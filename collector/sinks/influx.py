@@ -38,14 +38,31 @@ _DROPPED = re.compile(r"dropped=(\d+)")
 HOLD_STATUSES = frozenset({401, 403, 404})
 
 
+# InfluxQL strings and quoted identifiers have no escape for these (a raw one is a parse error).
+_UNQUOTABLE = ("\r", "\x00")
+
+
+def _escaped(text: str, quote: str) -> str:
+    if any(char in text for char in _UNQUOTABLE):
+        raise ValueError(f"{text!r}: InfluxQL cannot quote a carriage return or NUL (line protocol never writes one)")
+    return text.replace("\\", "\\\\").replace(quote, "\\" + quote).replace("\n", "\\n")
+
+
 def quote_ident(name: str) -> str:
-    r"""Quote an InfluxQL identifier (database, measurement, tag or field key): `"` and `\` are escaped."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    r"""Quote an InfluxQL identifier (database, measurement, tag or field key): `"`, `\` and newline are escaped.
+
+    The one quoting helper for every InfluxQL minewatch builds. Raises ValueError for a CR or NUL.
+    """
+    return '"' + _escaped(name, '"') + '"'
 
 
 def quote_literal(value: str) -> str:
-    r"""Quote an InfluxQL string literal (a tag value in WHERE): `'`, `\` and newline are escaped."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+    r"""Quote an InfluxQL string literal (a tag value in WHERE): `'`, `\` and newline are escaped.
+
+    Raises ValueError for a CR or NUL, which InfluxQL cannot write (`collector.sinks.lineprotocol` turns both
+    into a space in tag values, so a stored value never has one).
+    """
+    return "'" + _escaped(value, "'") + "'"
 
 
 @dataclass(frozen=True, slots=True)

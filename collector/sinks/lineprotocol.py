@@ -1,11 +1,24 @@
-"""Line protocol, built by hand (about 4x faster than influxdb_client.Point; see design.md).
+r"""Line protocol, built by hand (about 4x faster than influxdb_client.Point; see design.md).
 
 Escaping follows the InfluxDB line-protocol reference: measurement names escape comma and space; tag keys,
 tag values and field keys escape comma, equals sign and space; string field values escape double quote and
-backslash. Values taken from a pool are sanitised first (newline -> space; in tag values a trailing
-backslash is dropped) because a newline ends the line and a trailing backslash escapes the separator after
-it. Names (measurement, tag and field keys) cannot be sanitised silently: one with a line break or a
-trailing backslash is refused.
+backslash. Every other character (quotes in names, tab, NUL, `#` inside a name, unicode) is written as is.
+
+What line protocol cannot carry is defined here, and tested against influxd 1.6.7
+(tests/integration/test_escaping_roundtrip.py):
+- values taken from a pool are sanitised: newline, carriage return and NUL become a space (in tag values and
+  in string fields: a raw line break would end the line for most parsers, InfluxDB 1.x cannot escape one in a
+  tag, and InfluxQL has no way to write a carriage return or a NUL in a string, so such a value could never be
+  selected); a tag value loses its trailing backslashes (one would escape the separator after it); a tag
+  whose value is empty afterwards is left out (InfluxDB has no empty tag values);
+- names (measurement, tag and field keys) are never changed silently: `LineProtocolError` (which the runner
+  counts as a `bad_response` poll) refuses an empty name, one with a newline, carriage return or NUL, or a
+  trailing backslash; a measurement or field key starting with a tab (InfluxDB strips it as leading
+  whitespace) or holding a backslash right before a comma, `=`, space or `"` (InfluxDB 1.x loses that backslash: it
+  unescapes measurement names twice, and its field scanner reads `\\` as an escaped pair, so the escape after
+  it is lost); a measurement starting with `#` (the line would be a comment, silently dropped); and the tag or
+  field key `time` (InfluxDB refuses the point).
+Every line holds exactly one point: the output never contains a newline or carriage return.
 """
 
 from __future__ import annotations
@@ -26,7 +39,9 @@ MAX_TIMESTAMP_NS = 9223372036854775806
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING_FIELD_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
-_LINE_BREAKS = str.maketrans({"\n": " ", "\r": " "})
+# What neither line protocol nor an InfluxQL string can carry; in values it becomes a space.
+_UNWRITABLE = ("\n", "\r", "\x00")
+_LINE_BREAKS = str.maketrans(dict.fromkeys(_UNWRITABLE, " "))
 
 
 class LineProtocolError(ValueError):
@@ -34,26 +49,50 @@ class LineProtocolError(ValueError):
 
 
 def sanitize_tag_value(value: str) -> str:
-    """Make a pool-provided value safe as a tag value: newlines become spaces, trailing backslashes go."""
+    """Make a pool-provided value safe as a tag value: newline, CR and NUL become spaces, trailing backslashes go."""
     return value.translate(_LINE_BREAKS).rstrip("\\")
 
 
+# A line starting with `#` is a comment; InfluxDB strips leading spaces (escaped here), tabs and NULs.
+_MEASUREMENT_CANNOT_START = ("#", "\t")
+# A backslash right before an escaped character is lost in measurement names and field keys (see above).
+_BACKSLASH_BEFORE_ESCAPE = ("\\,", "\\=", "\\ ", '\\"')
+# InfluxDB refuses a point with a tag or field named `time` ("invalid tag key" / "invalid field name").
+_RESERVED_KEYS = frozenset({"time"})
+
+
 def _check_name(name: str, what: str) -> None:
-    if not name or "\n" in name or "\r" in name or name.endswith("\\"):
-        raise LineProtocolError(f"{what} {name!r} cannot be written (empty, line break or trailing backslash)")
+    if not name or any(char in name for char in _UNWRITABLE) or name.endswith("\\"):
+        raise LineProtocolError(f"{what} {name!r} cannot be written (empty, line break, NUL or trailing backslash)")
 
 
 # Names come from a small fixed set, so validating and escaping each once keeps the hot path cheap.
 @lru_cache(maxsize=4096)
 def _measurement(name: str) -> str:
     _check_name(name, "measurement")
+    if name.startswith(_MEASUREMENT_CANNOT_START) or any(pair in name for pair in _BACKSLASH_BEFORE_ESCAPE):
+        raise LineProtocolError(
+            f"measurement {name!r} cannot be written (starts with '#' or a tab, or backslash before , = space or \")"
+        )
     return name.translate(_MEASUREMENT_ESCAPES)
 
 
 @lru_cache(maxsize=4096)
 def _key(name: str) -> str:
     _check_name(name, "key")
+    if name in _RESERVED_KEYS:
+        raise LineProtocolError(f"key {name!r} cannot be written (InfluxDB reserves it)")
     return name.translate(_KEY_ESCAPES)
+
+
+@lru_cache(maxsize=4096)
+def _field_key(name: str) -> str:
+    rendered = _key(name)
+    if name.startswith("\t") or any(pair in name for pair in _BACKSLASH_BEFORE_ESCAPE):
+        raise LineProtocolError(
+            f'field key {name!r} cannot be written (leading tab, or backslash before , = space or ")'
+        )
+    return rendered
 
 
 def _float(value: float) -> str:
@@ -99,8 +138,9 @@ def series_key(measurement: str, tags: Mapping[str, str]) -> str:
 
 def tag_pair(key: str, value: str) -> str:
     """Render `key=value` for a tag, sanitised and escaped; empty string if the value is empty."""
+    rendered_key = _key(key)  # checked even when the value is empty: a bad name is never silently accepted
     value = sanitize_tag_value(value)
-    return f"{_key(key)}={value.translate(_KEY_ESCAPES)}" if value else ""
+    return f"{rendered_key}={value.translate(_KEY_ESCAPES)}" if value else ""
 
 
 def field_set(fields: Mapping[str, FieldValue | None]) -> str:
@@ -112,9 +152,9 @@ def field_set(fields: Mapping[str, FieldValue | None]) -> str:
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise LineProtocolError(f"{key}: non-finite float {value!r}")
-            parts.append(f"{_key(key)}={value!r}")
+            parts.append(f"{_field_key(key)}={value!r}")
         else:
-            parts.append(f"{_key(key)}={format_field(value)}")
+            parts.append(f"{_field_key(key)}={format_field(value)}")
     return ",".join(parts)
 
 

@@ -25,6 +25,7 @@ POOL_WORKER = "pool_worker"
 POOL_EARNING = "pool_earning"
 POOL_PAYOUT = "pool_payout"
 POOL_SETTINGS = "pool_settings"
+POOL_HASHRATE_HISTORY = "pool_hashrate_history"
 DEVICE = "device"
 DEVICE_POOL = "device_pool"
 NETWORK = "network"
@@ -79,6 +80,10 @@ CATALOGUE: dict[str, Measurement] = {
             {"amount_sats": int, "address": str, "txid": str, "declared": int},
         ),
         Measurement(POOL_SETTINGS, ("group_id", "pool", "account", "coin"), {"payout_address": str, "declared": int}),
+        # The pool's own hashrate history, one point per bin it returned after a gap in polling (backfill).
+        Measurement(
+            POOL_HASHRATE_HISTORY, ("group_id", "pool", "account", "coin"), {"hashrate_hs": float, "window_s": int}
+        ),
         Measurement(
             DEVICE,
             ("group_id", "site", "device", "model"),
@@ -175,7 +180,8 @@ def event_time_ns(seconds: int, event_id: str) -> int:
 def pool_account_lines(
     snapshot: PoolAccountSnapshot, tags: PoolAccountTags, is_declared: Callable[[str, int], bool]
 ) -> Iterator[str]:
-    """Yield the points of one pool-account snapshot: account, workers, earnings, payouts, settings.
+    """Yield the points of one pool-account snapshot: account, workers, earnings, payouts, settings, and the
+    pool's hashrate history bins (each at the bin's own time, so a second backfill of a bin overwrites it).
 
     `is_declared(address, at)` says whether the permit in force at unix time `at` declares the address: a
     payout is judged by the permit of its own time, so a later permit version never rewrites history.
@@ -237,6 +243,15 @@ def pool_account_lines(
             {"payout_address": address, "declared": int(is_declared(address, snapshot.observed_at))},
             sample_ns,
         )
+
+    if snapshot.hashrate_history:
+        history_series = series_key(POOL_HASHRATE_HISTORY, account_tags)
+        for sample in snapshot.hashrate_history:
+            yield line(
+                history_series,
+                {"hashrate_hs": float(sample.hashrate_hs), "window_s": sample.window_s},
+                seconds_ns(sample.at),
+            )
 
 
 @dataclass(frozen=True, slots=True)

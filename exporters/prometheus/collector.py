@@ -25,8 +25,8 @@ from collector.compliance.findings import RoundSummary
 from collector.models import PoolAccountSnapshot
 from collector.state import TargetHealth
 from exporters.prometheus import catalogue as m
-from exporters.prometheus.families import Family
-from exporters.prometheus.inputs import CollectorInputs, ComplianceInputs, SinkCounters
+from exporters.prometheus.families import Family, spool_families
+from exporters.prometheus.inputs import CollectorInputs, ComplianceInputs, SinkCounters, SpoolGauges
 
 Part = Callable[[], Iterable[Family]]
 
@@ -221,7 +221,8 @@ class MinewatchCollector(PrometheusCollector):
         rejected.add((), sink.rejected_lines)
         buffered.add((), sink.buffered_lines)
         errors.add((), sink.write_errors)
-        return [written, dropped, rejected, buffered, errors]
+        spool = spool_families(sink.spool_stats() if isinstance(sink, SpoolGauges) else None)
+        return [written, dropped, rejected, buffered, errors, *spool]
 
     def _notifications(self, engine: ComplianceInputs) -> list[Family]:
         delivered, failures, dropped, queued = (

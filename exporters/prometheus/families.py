@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from collector.sinks.spool import SpoolStats
+from exporters.prometheus import catalogue as m
 from exporters.prometheus.catalogue import MetricSpec
 
 
@@ -30,3 +32,16 @@ class Family:
             return
         # Both family classes take (labels, value) without a timestamp: cached values carry none, by design.
         self.metric.add_metric(list(labels), float(value))
+
+
+def spool_families(stats: SpoolStats | None) -> list[Family]:
+    """The spool's depth and age; every family is described, a value unknown (no spool, empty) has no sample."""
+    lines, size, segments, age = (
+        Family(spec) for spec in (m.SPOOL_LINES, m.SPOOL_BYTES, m.SPOOL_SEGMENTS, m.SPOOL_OLDEST_AGE)
+    )
+    if stats is not None:
+        lines.add((), stats.lines)
+        size.add((), stats.bytes)
+        segments.add((), stats.segments)
+        age.add((), stats.oldest_age_s)
+    return [lines, size, segments, age]

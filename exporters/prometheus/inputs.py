@@ -13,6 +13,7 @@ from collector.compliance.alerts import AlertRecord
 from collector.compliance.delivery import NotifierStats
 from collector.compliance.findings import RoundSummary
 from collector.config import Group
+from collector.sinks.spool import SpoolStats
 from collector.state import StateStore
 from collector.targets import Target
 
@@ -58,6 +59,13 @@ class SinkCounters(Protocol):
 
     @property
     def buffered_lines(self) -> int: ...
+
+
+@runtime_checkable
+class SpoolGauges(Protocol):
+    """A sink with a spool (`InfluxSink`): its depth and the age of its oldest undelivered line, now."""
+
+    def spool_stats(self) -> SpoolStats: ...
 
 
 class AlertRecords(Protocol):

@@ -150,6 +150,18 @@ def cases() -> list[Case]:
             ),
         ),
         Case(
+            "the spool's oldest point grows older than 10 minutes (InfluxDB away): a warning; a spool that drains "
+            "does not",
+            {
+                _series(m.SPOOL_OLDEST_AGE.name): "0+60x30",
+                _series(m.SPOOL_OLDEST_AGE.name, instance="127.0.0.1:9109"): "1x30",
+            },
+            (
+                Expect("5m", "MinewatchSpoolBacklog"),
+                Expect("15m", "MinewatchSpoolBacklog", (TARGET,)),
+            ),
+        ),
+        Case(
             "a group above its hashrate quota for 15 minutes",
             {_series(m.GROUP_QUOTA_UTILISATION.name, group_id="uralhash"): "0.9 1.2x30"},
             (

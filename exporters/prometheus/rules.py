@@ -56,6 +56,7 @@ class RuleSettings:
     unaccounted_share: float = 0.10  # of the device-side hashrate no permitted pool credits
     unaccounted_for: str = "30m"
     counter_window: str = "10m"
+    spool_age_s: int = 600  # the oldest point not yet in InfluxDB: InfluxDB has taken nothing for this long
 
 
 DEFAULT_SETTINGS = RuleSettings()
@@ -157,8 +158,18 @@ def alert_rules(settings: RuleSettings = DEFAULT_SETTINGS) -> list[AlertRule]:
             "0m",
             "warning",
             "minewatch on {{ $labels.instance }} is dropping points",
-            f"{{{{ $value | humanize }}}} points were dropped in {settings.counter_window} (buffer overflow): "
-            "InfluxDB is down or too slow, and data is being lost.",
+            f"{{{{ $value | humanize }}}} points were dropped in {settings.counter_window} (spool full, or a disk "
+            "error): InfluxDB is down or too slow, and data is being lost.",
+        ),
+        AlertRule(
+            "MinewatchSpoolBacklog",
+            f"{m.SPOOL_OLDEST_AGE.name}{{{job}}} > {settings.spool_age_s}",
+            "0m",
+            "warning",
+            "minewatch on {{ $labels.instance }} cannot deliver its points to InfluxDB",
+            f"The oldest point in the spool of minewatch on {{{{ $labels.instance }}}} is over {settings.spool_age_s} "
+            "s old: InfluxDB is down, refuses the credentials or is too slow. Nothing is lost until the spool is "
+            f"full ({m.POINTS_DROPPED.name} then grows); dashboards and reports lag meanwhile.",
         ),
         AlertRule(
             "MinewatchPointsRejected",

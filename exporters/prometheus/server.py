@@ -3,14 +3,23 @@
 prometheus_client's WSGI app renders the private registry (text format, or OpenMetrics when the scraper asks
 for it); a small router in front keeps it to `/metrics` and answers `/` with a pointer, so a typo'd path is a
 404 rather than a scrape.
+
+With `basic_auth=(username, password)` every request needs HTTP basic auth: a missing or wrong `Authorization`
+header gets a 401 with `WWW-Authenticate: Basic realm="minewatch"`, the credentials are compared in constant
+time (`hmac.compare_digest`), and each refusal is counted in `minewatch_exporter_auth_failures_total{reason}`
+(`missing` or `invalid`). Credentials are never logged. Serving a non-loopback address without basic auth
+works but logs a warning.
 """
 
 from __future__ import annotations
 
+import binascii
+import hmac
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from base64 import b64decode
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -20,14 +29,20 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import generate_latest, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector as PrometheusCollector
 from prometheus_client.registry import CollectorRegistry
 
+from exporters.prometheus.catalogue import EXPORTER_AUTH_FAILURES
 from exporters.prometheus.collector import build_registry
+from exporters.prometheus.families import Family
 from exporters.prometheus.inputs import CollectorInputs, ComplianceInputs
 
 METRICS_PATH = "/metrics"
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 9108
+AUTH_REALM = "minewatch"
+AUTH_FAILURE_REASONS = ("missing", "invalid")
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -66,6 +81,66 @@ def _routed(metrics: WsgiApp) -> WsgiApp:
         return [b"not found: the metrics are at /metrics\n"]
 
     return app
+
+
+class BasicAuth(PrometheusCollector):
+    """Checks `Authorization: Basic ...` against one username and password; counts the refusals it makes."""
+
+    def __init__(self, username: str, password: str) -> None:
+        if not username or not password or ":" in username:
+            raise ValueError("basic auth needs a username without ':' and a non-empty password")
+        self._expected = f"{username}:{password}".encode()
+        self._lock = threading.Lock()
+        self._failures = dict.fromkeys(AUTH_FAILURE_REASONS, 0)
+
+    def check(self, header: str | None) -> str | None:
+        """None if `header` carries the right credentials, else why not (`missing` or `invalid`), counted."""
+        reason = self._refusal(header)
+        if reason is not None:
+            with self._lock:
+                self._failures[reason] += 1
+        return reason
+
+    def _refusal(self, header: str | None) -> str | None:
+        if not header:
+            return "missing"
+        scheme, _, encoded = header.strip().partition(" ")
+        if scheme.lower() != "basic":
+            return "invalid"
+        try:
+            given = b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return "invalid"
+        # Constant time in the content; both usernames and passwords are compared in one go.
+        return None if hmac.compare_digest(given, self._expected) else "invalid"
+
+    def failures(self) -> dict[str, int]:
+        """Refusals so far by reason."""
+        with self._lock:
+            return dict(self._failures)
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = Family(EXPORTER_AUTH_FAILURES)
+        for reason, count in self.failures().items():
+            family.add((reason,), count)
+        yield family.metric
+
+
+def _authenticated(app: WsgiApp, auth: BasicAuth) -> WsgiApp:
+    def guarded(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if auth.check(environ.get("HTTP_AUTHORIZATION")) is None:
+            return app(environ, start_response)
+        headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("WWW-Authenticate", f'Basic realm="{AUTH_REALM}", charset="UTF-8"'),
+        ]
+        start_response("401 Unauthorized", headers)
+        return [b"unauthorized: this exporter needs basic auth\n"]
+
+    return guarded
 
 
 def _server_class(address: str) -> type[WSGIServer]:
@@ -115,18 +190,37 @@ def start_exporter(
     address: str = DEFAULT_ADDRESS,
     port: int = DEFAULT_PORT,
     version: str | None = None,
+    basic_auth: tuple[str, str] | None = None,
     log: logging.Logger | None = None,
 ) -> ExporterServer:
     """Serve `collector`'s (and `engine`'s) last state on http://address:port/metrics from a daemon thread.
 
     Binds `address` only (loopback unless the config says otherwise); port 0 picks a free port, see `.port`.
-    Raises OSError when the address cannot be bound.
+    `basic_auth=(username, password)` makes every request need those credentials (401 otherwise, counted).
+    Raises OSError when the address cannot be bound, ValueError for an empty username or password.
     """
     log = log or logging.getLogger("minewatch.exporter")
     registry = build_registry(collector, engine, version=version or minewatch_version(), log=log)
-    server = make_server(address, port, _routed(make_wsgi_app(registry)), _server_class(address), _QuietHandler)
+    app = _routed(make_wsgi_app(registry))
+    if basic_auth is not None:
+        auth = BasicAuth(*basic_auth)
+        registry.register(auth)
+        app = _authenticated(app, auth)
+    elif not ip_address(address).is_loopback:
+        log.warning(
+            "the Prometheus exporter listens on %s without basic auth: anyone who can reach the port can read "
+            "the metrics (set [exporter] basic_auth_username and basic_auth_password_env or _file)",
+            address,
+        )
+    server = make_server(address, port, app, _server_class(address), _QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="prometheus-exporter", daemon=True)
     thread.start()
     bound_port = int(server.server_address[1])
-    log.info("Prometheus exporter on http://%s:%d%s", address, bound_port, METRICS_PATH)
+    log.info(
+        "Prometheus exporter on http://%s:%d%s%s",
+        address,
+        bound_port,
+        METRICS_PATH,
+        " (basic auth)" if basic_auth is not None else "",
+    )
     return ExporterServer(address, bound_port, registry, server, thread)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from simulator import truth
 from simulator.scenario import Account, Scenario
 
 SATS_PER_BTC = 100_000_000
@@ -90,3 +91,27 @@ def btc_string(sats: int) -> str:
 def btc_float(sats: int) -> float:
     """Satoshis as a BTC float (EMCD); a correctly rounded division, so repr() shows at most 8 decimals."""
     return sats / SATS_PER_BTC
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryBin:
+    """One bin of an account's hashrate history as a pool keeps it: [start, start + length), the mean H/s."""
+
+    start: int
+    length: int
+    hashrate_hs: float
+
+
+def history_bins(scenario: Scenario, account: Account, t: int, length: int, count: int) -> list[HistoryBin]:
+    """The last `count` complete bins of `length` s before `t` (aligned to multiples of `length`), oldest first.
+
+    The pool keeps mining while its API is down, so bins inside a fault window are reported like any other;
+    it has no record before the scenario's history start, so bins before it are not reported at all.
+    """
+    newest = t // length * length - length
+    starts = [newest - k * length for k in range(max(0, count))]
+    return [
+        HistoryBin(start, length, truth.account_hashes(scenario, account, start, start + length) / length)
+        for start in reversed(starts)
+        if start >= scenario.history_start_ts
+    ]

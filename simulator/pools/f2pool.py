@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from simulator import truth
 from simulator.pools.base import (
@@ -20,6 +20,7 @@ from simulator.pools.base import (
     Route,
     accounts_by_secret,
     btc_float,
+    history_bins,
     json_response,
 )
 from simulator.scenario import Account, Scenario, day_start_ts
@@ -27,6 +28,7 @@ from simulator.scenario import Account, Scenario, day_start_ts
 TOKEN_HEADER = "f2p-api-secret"  # the server hands headers over in lower case
 _PATHS = {
     "/v2/hash_rate/info": "hash_rate_info",
+    "/v2/hash_rate/history": "hash_rate_history",
     "/v2/hash_rate/worker/list": "worker_list",
     "/v2/assets/balance": "balance",
     "/v2/assets/transactions/list": "transactions",
@@ -42,14 +44,21 @@ PARAMS_ERROR = 5001  # the Tether mock's codes (reference §3.1); F2Pool publish
 PERMISSION_DENIED = 5010
 PPS_FEE_RATE = 0.025
 TX_FEE_SHARE_PER_MILLE = 56  # share of an FPPS credit shown as transaction fees in `mining_extra`
+# `/v2/hash_rate/history`: `interval` a multiple of 600 s, `duration` at most 30 days (reference §3.2).
+HISTORY_STEP_S = 600
+HISTORY_MAX_S = 30 * truth.DAY_S
+# Where the history list goes: `history` (the official doc) or `hash_rate_list` (Tether's mock); the reference
+# notes the discrepancy, so the simulator can answer either way.
+HistoryKey = Literal["history", "hash_rate_list"]
 
 
 class F2PoolApi:
     """Routes and renders the F2Pool v2 endpoints for one scenario."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, history_key: HistoryKey = "history") -> None:
         self._scenario = scenario
         self._accounts = accounts_by_secret(scenario, "f2pool")
+        self._history_key = history_key
 
     def route(self, request: Request) -> Route | None:
         """Match an F2Pool v2 path (POST only) and select the account by the `F2P-API-SECRET` header."""
@@ -89,6 +98,13 @@ class F2PoolApi:
         mined = currency == "bitcoin" and account.coin == "BTC"
         if route.endpoint == "hash_rate_info":
             return json_response(hash_rate_info(self._scenario, account, t, currency, mined))
+        if route.endpoint == "hash_rate_history":
+            try:
+                interval, duration = _history_query(body)
+            except ValueError as exc:
+                return _error(PARAMS_ERROR, f"params_error: {exc}")
+            rows = hash_rate_history(self._scenario, account, t, interval, duration) if mined else []
+            return json_response({self._history_key: rows})
         if route.endpoint == "worker_list":
             return json_response(worker_list(self._scenario, account, t) if mined else {"workers": []})
         if route.endpoint == "balance":
@@ -133,6 +149,52 @@ def _bill_query(body: dict[str, Any], t: int) -> tuple[set[str], int, int]:
     if start > end:
         raise ValueError("start_time is after end_time")
     return types, start, end
+
+
+def _history_query(body: dict[str, Any]) -> tuple[int, int]:
+    """The documented `interval` (s, a multiple of 600) and `duration` (s, at most 30 days) of a history query."""
+    interval, duration = _seconds(body, "interval"), _seconds(body, "duration")
+    if interval % HISTORY_STEP_S:
+        raise ValueError(f"interval must be a multiple of {HISTORY_STEP_S}")
+    if duration > HISTORY_MAX_S:
+        raise ValueError("duration must be at most 30 days")
+    return interval, duration
+
+
+def _seconds(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds")
+    return value
+
+
+def hash_rate_history(
+    scenario: Scenario, account: Account, t: int, interval: int, duration: int
+) -> list[dict[str, Any]]:
+    """`POST /v2/hash_rate/history`: the complete `interval` bins of the last `duration` s, oldest first.
+
+    Each bin is stamped with its start and holds the mean hashrate over it (H/s doubles), the FPPS reward its
+    hashes earned, and the workers online at its end. Bins during an outage of the pool's API are there (the
+    pool kept mining); bins before the scenario's history start are not.
+    """
+    rows = []
+    for b in history_bins(scenario, account, t, interval, duration // interval):
+        end = b.start + b.length
+        reward = truth.hashes_to_sats(scenario, b.hashrate_hs * b.length)
+        local = _local_factor(scenario, account, "")
+        rows.append(
+            {
+                "timestamp": b.start,
+                "hash_rate": round(b.hashrate_hs, 3),
+                "stale_hash_rate": round(b.hashrate_hs * 0.003, 3),
+                "delay_hash_rate": 0.0,
+                "local_hash_rate": round(b.hashrate_hs * local, 3),
+                "normal_reward": btc_float(reward),
+                "delay_reward": 0.0,
+                "online_miners": sum(truth.is_online(w, end - 1) for w in account.workers),
+            }
+        )
+    return rows
 
 
 def _rates(rate: float, reject_pct: float) -> dict[str, float]:

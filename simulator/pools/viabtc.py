@@ -21,12 +21,15 @@ from simulator.pools.base import (
     Route,
     accounts_by_secret,
     btc_string,
+    history_bins,
     json_response,
 )
 from simulator.scenario import Account, Scenario, day_start_ts
 
 PREFIX = "/res/openapi/v1/"
-_PATH = re.compile(r"^/res/openapi/v1/(account|hashrate|hashrate/worker|profit/history|wallet/payment/history)/?$")
+_PATH = re.compile(
+    r"^/res/openapi/v1/(account|hashrate|hashrate/worker|hashrate/chart|profit/history|wallet/payment/history)/?$"
+)
 # The simulator's reading of "some financial reads are signed" (reference §4.1): the payment history needs
 # `tonce` + `X-SIGNATURE`; on every other endpoint a signature is optional but checked when sent.
 SIGNED_ENDPOINTS = frozenset({"wallet/payment/history"})
@@ -38,6 +41,11 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 DEFAULT_RANGE_DAYS = 30
 BEIJING_OFFSET_S = 8 * 3600
+# `hashrate/chart`: `interval` min | hour | day is one point per 10 min / 1 h / 1 day (reference §4.2); `period`
+# (the number of points) is optional. The defaults and the most points kept are the simulator's choice.
+CHART_INTERVALS: dict[str, int] = {"min": 600, "hour": 3600, "day": truth.DAY_S}
+CHART_DEFAULT_POINTS: dict[str, int] = {"min": 144, "hour": 168, "day": 30}
+CHART_MAX_POINTS: dict[str, int] = {"min": 30 * 144, "hour": 90 * 24, "day": 365}
 
 ERROR_MESSAGES = {
     2: "invalid argument",
@@ -109,6 +117,9 @@ class ViabtcApi:
         mine = coin.upper() == account.coin
         if route.endpoint == "hashrate":
             return envelope(hashrate(self._scenario, account, t, coin.upper(), mine))
+        if route.endpoint == "hashrate/chart":
+            interval, points, utc_days = _chart_query(query)
+            return envelope(chart_rows(self._scenario, account, t, interval, points, utc_days) if mine else [])
         page, limit = _paging(query)
         if route.endpoint == "hashrate/worker":
             rows = worker_rows(self._scenario, account, t, coin.upper()) if mine else []
@@ -238,6 +249,40 @@ def hashrate(scenario: Scenario, account: Account, t: int, coin: str, mine: bool
         "active_workers": active,
         "unactive_workers": len(states) - active,
     }
+
+
+def _chart_query(query: Any) -> tuple[str, int, bool]:
+    interval = query.get("interval", "")
+    if interval not in CHART_INTERVALS:
+        raise _ApiError(2)
+    raw = query.get("period")
+    try:
+        points = CHART_DEFAULT_POINTS[interval] if raw in (None, "") else int(raw)
+    except ValueError:
+        raise _ApiError(2) from None
+    if points < 1:
+        raise _ApiError(2)
+    return interval, min(points, CHART_MAX_POINTS[interval]), query.get("utc") == "true"
+
+
+def chart_rows(
+    scenario: Scenario, account: Account, t: int, interval: str, points: int, utc_days: bool
+) -> list[dict[str, Any]]:
+    """`GET hashrate/chart` points: the last `points` complete bins, oldest first, each stamped with its start.
+
+    `hashrate` is the bin's mean in H/s, a string. Day bins are Beijing days unless `utc=true`. Bins during an
+    outage of the pool's API are there (the pool kept mining); bins before the scenario's history start are not.
+    """
+    length = CHART_INTERVALS[interval]
+    shift = BEIJING_OFFSET_S if interval == "day" and not utc_days else 0
+    rows = []
+    # A Beijing day starts at 16:00 UTC: shift the clock so the bins align to Beijing midnights.
+    for b in history_bins(scenario, account, t + shift, length, points):
+        start = b.start - shift
+        rate = truth.account_hashes(scenario, account, start, start + length) / length if shift else b.hashrate_hs
+        reject = 0.002 if rate > 0 else 0.0
+        rows.append({"timestamp": start, "hashrate": _hs(rate), "reject_rate": f"{reject:.4f}"})
+    return rows
 
 
 def worker_rows(scenario: Scenario, account: Account, t: int, coin: str) -> list[dict[str, Any]]:

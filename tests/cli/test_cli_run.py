@@ -95,9 +95,7 @@ def test_run_exits_1_naming_the_address_when_the_exporter_port_is_taken(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        config = make_config(
-            influx_url=influxd.url, database=new_database().database, exporter={"port": str(port)}
-        )
+        config = make_config(influx_url=influxd.url, database=new_database().database, exporter={"port": str(port)})
         run = cli.run("run", "-c", str(config.main), timeout_s=30)
 
     assert run.code == 1, str(run)

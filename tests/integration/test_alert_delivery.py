@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -370,7 +371,15 @@ def test_webhook_notifier_posts_one_versioned_document(session: requests.Session
         "permit_version": "2024-01",
         "summary": "g-hook: pool_whitelist (acct-1): account acct-1 mines on pool.example (not permitted)",
     }
-    assert json.loads(request.body) == {
+    document = json.loads(request.body)
+    ids = [alert.pop("id") for alert in document["alerts"]]
+    assert len(set(ids)) == 2, "the firing and the resolution of one episode have their own ids"
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    again = WebhookNotifier("http://127.0.0.1:1/", session, 5.0, Redactor()).payload(
+        [event(found, "firing", at=1_700_000_120.0, started_at=1_700_000_000.0)]
+    )
+    assert again["alerts"][0]["id"] == ids[0], "a firing sent again must keep its id (receivers dedupe on it)"
+    assert document == {
         "version": 1,
         "alerts": [
             {

@@ -11,6 +11,7 @@ from collector.models import (
     DevicePool,
     DeviceSnapshot,
     Earning,
+    HashrateSample,
     NetworkSnapshot,
     Payout,
     PoolAccountSnapshot,
@@ -60,6 +61,7 @@ def _full_snapshot() -> PoolAccountSnapshot:
         ),
         payouts=(Payout(AT - 3600, 10_000_000, "bc1qdeclared", "ab" * 32, "confirmed", "p-1"),),
         settings=PoolSettings("bc1qundeclared"),
+        hashrate_history=(HashrateSample(AT - 1200, 1.2e14, 600), HashrateSample(AT - 600, 0.0, 600)),
     )
 
 

@@ -40,11 +40,7 @@ def report(world: MonthWorld, tmp_path_factory: pytest.TempPathFactory) -> Repor
 
 
 def reported(report: ReportResult, truth: MonthRow) -> ReportRow:
-    [row] = [
-        r
-        for r in report.rows
-        if (r.group_id, r.site_id, r.coin) == (truth.group_id, truth.site, truth.coin)
-    ]
+    [row] = [r for r in report.rows if (r.group_id, r.site_id, r.coin) == (truth.group_id, truth.site, truth.coin)]
     return row
 
 

@@ -255,7 +255,7 @@ def test_default_range_is_the_last_30_days(server: SimulatorServer, scenario: Sc
 
 def test_unknown_paths_and_methods_are_not_served(server: SimulatorServer, irk: Account) -> None:
     headers = {"X-API-KEY": irk.secret}
-    for path in ("profit", "hashrate/chart", "account/sub", "wallet/payment"):
+    for path in ("profit", "hashrate/history", "account/sub", "wallet/payment"):
         assert requests.get(f"{server.url}{API}{path}", headers=headers, timeout=5).status_code == 404, path
     assert requests.post(f"{server.url}{API}hashrate?coin=BTC", headers=headers, timeout=5).status_code == 404
 

@@ -6,10 +6,10 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from servers import QuietHTTPServer
 
 from collector.cli import main
 from unit.support import CliRun, ConfigDir, RoutingHandler
@@ -41,7 +41,7 @@ def check_config(capsys: pytest.CaptureFixture[str]) -> Callable[[Path], CliRun]
 @pytest.fixture(scope="session")
 def http_base() -> Iterator[str]:
     """Base URL of a local server implementing `RoutingHandler`'s routes."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RoutingHandler)
+    server = QuietHTTPServer(("127.0.0.1", 0), RoutingHandler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -15,6 +15,7 @@ from collector.models import (
     DevicePool,
     DeviceSnapshot,
     Earning,
+    HashrateSample,
     NetworkSnapshot,
     Payout,
     PoolAccountSnapshot,
@@ -92,6 +93,7 @@ def test_the_catalogue_keeps_design_md_tag_sets() -> None:
         "pool_earning": {"group_id", "pool", "account", "coin"},
         "pool_payout": {"group_id", "pool", "account", "coin"},
         "pool_settings": {"group_id", "pool", "account", "coin"},
+        "pool_hashrate_history": {"group_id", "pool", "account", "coin"},
         "permit": {"group_id", "permit_version"},
         "site": {"group_id", "site", "region"},
         "source_health": {"group_id", "kind", "target"},
@@ -129,6 +131,7 @@ def _full_snapshot() -> PoolAccountSnapshot:
             Payout(NOW - 100, 6_000_000, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", None, "pending", "p2"),
         ),
         settings=PoolSettings("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"),
+        hashrate_history=(HashrateSample(NOW - 1200, 1.0e15, 600), HashrateSample(NOW - 600, 0.0, 600)),
     )
 
 

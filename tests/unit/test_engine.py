@@ -11,8 +11,8 @@ import pytest
 from collector.adapters.registry import source_registry
 from collector.app import Collector, build_collector
 from collector.compliance.alerts import AlertBook
-from collector.compliance.delivery import Delivery
-from collector.compliance.engine import ComplianceEngine
+from collector.compliance.delivery import Delivery, DeliveryFailed
+from collector.compliance.engine import ComplianceEngine, delivery_for_book
 from collector.compliance.findings import AlertEvent
 from collector.compliance.observe import GroupObserver
 from collector.config import load_config
@@ -141,3 +141,84 @@ def test_a_resolution_saved_but_not_delivered_before_a_stop_is_delivered_after_t
     again = Recording()
     engine_for(collector, tmp_path / "alerts.json", again).delivery.flush(2.0)
     assert [e for e in again.sent if e.finding.rule == "pool_whitelist"] == [], "delivered twice"
+
+
+class Refusing(Recording):
+    """The primary notifier while it is down: every send fails."""
+
+    name = "primary"
+
+    def send(self, events: Sequence[AlertEvent]) -> None:
+        raise DeliveryFailed("unreachable", "connection refused")
+
+
+class Webhook(Recording):
+    """A secondary notifier that takes each change once (no re-posts)."""
+
+    name = "webhook"
+    resend_interval_s = None  # type: ignore[assignment]
+
+
+def engine_with(
+    collector: Collector, state_file: Path, notifiers: Sequence[Recording], now: float = NOW
+) -> ComplianceEngine:
+    """An engine whose delivery is built as `minewatch run` builds it (`delivery_for_book`)."""
+    config = collector.config
+    book = AlertBook(config.main.alerting, config.groups, state_file=state_file)
+    book.load(now)
+    observer = GroupObserver(
+        collector.state, collector.targets, [], config.regions.bans, history_s=600, stale_after_s=600
+    )
+    delivery = delivery_for_book(notifiers, book, clock=lambda: now, log=logging.getLogger("t"))
+    settings = config.main.compliance.model_copy(update={"stale_after_s": 600.0})
+    return ComplianceEngine(observer, settings, book, delivery, collector.sink, started_at=now, grace_s=0.0)
+
+
+def firings(notifier: Recording, subject: str) -> list[float]:
+    return [e.started_at for e in notifier.sent if e.state == "firing" and e.finding.subject == subject]
+
+
+def test_a_re_send_while_the_primary_is_down_does_not_reach_the_webhook_twice(
+    collector: Collector, tmp_path: Path
+) -> None:
+    hashing_on_a_foreign_pool(collector)
+    webhook = Webhook()
+    engine = engine_with(collector, tmp_path / "alerts.json", [Refusing(), webhook])
+    group = collector.config.group("baikal")
+
+    engine.evaluate(group, NOW)
+    engine.delivery.flush(0.0)
+    assert firings(webhook, "baikal_x") == [NOW]
+    # The primary never accepted it, so each round re-sends the firing alert as the change it is.
+    engine.evaluate(group, NOW + 61)
+    engine.evaluate(group, NOW + 122)
+    engine.delivery.flush(500.0)
+
+    assert firings(webhook, "baikal_x") == [NOW], "the webhook got the same firing again"
+    assert engine.book.get(("baikal", "pool_whitelist", "baikal_x")) is not None
+
+
+def test_a_change_the_webhook_took_before_a_kill_is_not_sent_to_it_after_the_restart(
+    collector: Collector, tmp_path: Path
+) -> None:
+    hashing_on_a_foreign_pool(collector)
+    group = collector.config.group("baikal")
+    first_webhook = Webhook()
+    first = engine_with(collector, tmp_path / "alerts.json", [Refusing(), first_webhook])
+    first.evaluate(group, NOW)
+    first.delivery.flush(0.0)
+    assert firings(first_webhook, "baikal_x") == [NOW]
+    # Killed here: the primary never took the alert. A new process loads the saved book.
+    primary, webhook = Recording(), Webhook()
+    restarted = engine_with(collector, tmp_path / "alerts.json", [primary, webhook], now=NOW + 61)
+    restarted.evaluate(group, NOW + 61)
+    restarted.delivery.flush(0.0)
+
+    assert firings(primary, "baikal_x") == [NOW], "the primary must still get the alert it missed"
+    assert firings(webhook, "baikal_x") == [], "the webhook got the firing it had taken before the kill"
+    hashing_on_a_foreign_pool(collector, hashrate_hs=0.0)
+    restarted.evaluate(group, NOW + 122)
+    restarted.evaluate(group, NOW + 183)
+    restarted.delivery.flush(1.0)
+    resolutions = [e.finding.subject for e in webhook.sent if e.state == "resolved"]
+    assert resolutions.count("baikal_x") == 1, "the resolution goes to the webhook once"

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from collector.adapters.parsing import Payload, integer, mapping, number, sequence, text
+from collector.adapters.parsing import Payload, integer, mapping, number, scaled, sequence, text
 from collector.errors import BadResponse
 from collector.models import DevicePool
 
@@ -193,9 +193,9 @@ def _hashrate(entry: Payload, where: str, keys: Sequence[tuple[str, float, int]]
     for key, factor, needs_uptime_s in keys:
         if needs_uptime_s and (uptime is None or uptime < needs_uptime_s):
             continue
-        value = number(entry, key, where)
+        value = scaled(number(entry, key, where), factor, f"{where}.{key}")
         if value is not None:
-            return value * factor
+            return value
     return None
 
 
@@ -409,8 +409,10 @@ def _flag(value: Any, where: str) -> bool | None:
 
 def _best_alive(entries: Sequence[Payload]) -> int | None:
     alive = [
-        (integer(entry, "Priority", f"pools.POOLS[{i}]") or 0, i)
+        (integer(entry, "Priority", f"pools.POOLS[{i}]"), i)
         for i, entry in enumerate(entries)
         if entry.get("Status") in ("Alive", "Active")
     ]
-    return min(alive)[1] if alive else None
+    if len(alive) > 1 and any(priority is None for priority, _ in alive):
+        return None  # two live pools and a priority missing: which one hashes is unknown, not slot 0
+    return min((priority or 0, i) for priority, i in alive)[1] if alive else None

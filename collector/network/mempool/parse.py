@@ -82,6 +82,8 @@ def _total_sats(body: Payload, key: str, where: str) -> int:
         if not _WHOLE_SATS.fullmatch(raw):
             raise BadResponse(f"{where}.{key}: expected a whole number of satoshis, got {raw[:40]!r}")
         value = int(raw)
+    elif type(raw) is int:  # exact, however large: the money check below names the problem
+        value = required_integer(body, key, where) if raw < 0 else raw
     else:
         value = required_integer(body, key, where)
     if value > MAX_MONEY_SATS:

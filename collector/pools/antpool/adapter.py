@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -14,6 +15,10 @@ from collector.ratelimit import RateBudget
 
 HistoryType = Literal["payout", "recv"]
 MAX_WORKER_PAGES = 100
+DAY_S = 86_400
+# A history is paged back until its rows are this much older than its last successful read: a daily credit is
+# dated by its day, which starts up to a day before the credit appears.
+HISTORY_OVERLAP_S = DAY_S
 
 
 class AntpoolSettings(PoolSourceSettings):
@@ -21,8 +26,9 @@ class AntpoolSettings(PoolSourceSettings):
 
     `endpoints = "current"` reads `accountOverview.htm` + `userWorkerList.htm`; `"legacy"` reads
     `hashrate.htm` + `workers.htm` instead. `history` names the `paymentHistoryV2.htm` lists read each poll:
-    `payout` (payouts) and `recv` (daily credits). Later polls read their first page only; the first poll
-    after start-up pages back up to `history_pages` pages, so a restart leaves no gap.
+    `payout` (payouts) and `recv` (daily credits). Each poll reads a list's pages (newest first) until they reach
+    back to the list's last successful read, at most `history_pages` (normally one page); the first poll after
+    start-up reads `history_pages` pages. So neither a restart nor an outage of the pool leaves a gap.
     """
 
     secret_names = ("api_key", "api_secret")
@@ -54,7 +60,7 @@ class AntpoolSource:
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
         self._last_nonce = 0
-        self._history_done: set[str] = set()
+        self._history_ok_at: dict[HistoryType, int] = {}  # when each history list was last read
 
     @staticmethod
     def budget_key(settings: AntpoolSettings) -> str:
@@ -62,7 +68,8 @@ class AntpoolSource:
 
     @staticmethod
     def requests_per_poll(settings: AntpoolSettings) -> int:
-        # summary + balance + one page of workers + one page per history list (later polls).
+        # summary + balance + one page of workers + one page per history list (later polls). A poll after an
+        # outage of the pool pages further back, up to `history_pages` per list, as the first poll does.
         return 3 + len(set(settings.history))
 
     def collect(self) -> PoolAccountSnapshot:
@@ -80,8 +87,12 @@ class AntpoolSource:
         earnings: tuple[Earning, ...] | None = None
         if "payout" in self._settings.history:
             payouts = sections.fetch("payouts", lambda: parse.parse_payouts(self._history("payout")))
+            if payouts is not None:
+                self._history_ok_at["payout"] = now
         if "recv" in self._settings.history:
             earnings = sections.fetch("earnings", lambda: parse.parse_earnings(self._history("recv")))
+            if earnings is not None:
+                self._history_ok_at["recv"] = now
         return PoolAccountSnapshot(
             observed_at=now,
             coin=self._ctx.coin,
@@ -108,16 +119,39 @@ class AntpoolSource:
         return parse.parse_legacy_workers(rows, self._settings.user_id)
 
     def _history(self, kind: HistoryType) -> tuple[Any, ...]:
-        """One page of a payment history, or up to `history_pages` on its first successful read."""
-        first = kind not in self._history_done
-        pages = self._settings.history_pages if first else 1
-        rows = self._pages("paymentHistoryV2", {"type": kind, "pageEnable": "1"}, pages, must_finish=False)
-        self._history_done.add(kind)
-        return rows
+        """Pages of a payment history back to its last successful read (normally one page), at most
+        `history_pages`; all `history_pages` until it has been read once."""
+        last_ok = self._history_ok_at.get(kind)
 
-    def _pages(self, name: str, params: dict[str, str], max_pages: int, *, must_finish: bool) -> tuple[Any, ...]:
+        def reached(rows: Sequence[Any]) -> bool:
+            return last_ok is not None and any(at < last_ok - HISTORY_OVERLAP_S for at in self._row_times(kind, rows))
+
+        return self._pages(
+            "paymentHistoryV2",
+            {"type": kind, "pageEnable": "1"},
+            self._settings.history_pages,
+            must_finish=False,
+            reached=reached,
+        )
+
+    @staticmethod
+    def _row_times(kind: HistoryType, rows: Sequence[Any]) -> list[int]:
+        """The times of a history page's rows, as they will be written (payouts not yet sent have none)."""
+        if kind == "payout":
+            return [p.sent_at for p in parse.parse_payouts(rows)]
+        return [e.credited_at for e in parse.parse_earnings(rows)]
+
+    def _pages(
+        self,
+        name: str,
+        params: dict[str, str],
+        max_pages: int,
+        *,
+        must_finish: bool,
+        reached: Callable[[Sequence[Any]], bool] | None = None,
+    ) -> tuple[Any, ...]:
         """Rows of pages 1.. of a list: stop at `totalPage` when the pool gives it, else at a short page, or after
-        `max_pages`.
+        `max_pages`, or (lists newest first) at the first page for which `reached(rows)` holds.
 
         AntPool reports `page=1` for a short last page (reference §5.2), so the page number we asked for,
         not the one it echoes, decides. A server that caps the page size below ours sends short pages that are
@@ -129,7 +163,7 @@ class AntpoolSource:
             result = parse.page(self._post(name, {**params, "page": str(number), "pageSize": str(size)}), name)
             rows.extend(result.rows)
             last = number >= result.total_pages if result.total_pages is not None else len(result.rows) < size
-            if last or not result.rows:
+            if last or not result.rows or (reached is not None and reached(result.rows)):
                 return tuple(rows)
         if must_finish:
             raise BadResponse(f"{name}: more than {max_pages} pages of {size} rows")

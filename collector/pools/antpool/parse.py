@@ -16,6 +16,7 @@ from hashlib import sha256
 from typing import Any
 
 from collector.adapters.parsing import (
+    MAX_UNIX_S,
     Payload,
     field,
     integer,
@@ -70,7 +71,7 @@ def unwrap(payload: Any, where: str) -> Any:
     """The `data` of an AntPool envelope; a non-zero `code` raises the typed error it stands for."""
     body = mapping(payload, where)
     code = field(body, "code", where)
-    if code not in (0, "0"):
+    if isinstance(code, bool) or code not in (0, "0"):  # `false` == 0 in Python, but it is no success code
         message = str(body.get("message", ""))[:120]
         lowered = message.lower()
         if any(word in lowered for word in _RATE_WORDS):
@@ -108,7 +109,8 @@ def parse_hashrate_legacy(payload: Any) -> AccountSummary:
         hashrate_1h_hs=scaled(number(data, "last1h", where), MH),
         hashrate_24h_hs=scaled(number(data, "last1d", where), MH),
         workers_active=active,
-        workers_inactive=None if total is None or active is None else max(total - active, 0),
+        # More active than total is a broken answer: the difference is unknown, not 0.
+        workers_inactive=None if total is None or active is None or active > total else total - active,
     )
 
 
@@ -156,7 +158,10 @@ def unix_seconds(value: Any, where: str) -> int | None:
     moment = integer({"t": value}, "t", where)
     if moment is None:  # unreachable: the value is present
         raise BadResponse(f"{where}: not a time")
-    return moment // 1000 if moment >= _MS_THRESHOLD else moment
+    seconds = moment // 1000 if moment >= _MS_THRESHOLD else moment
+    if seconds > MAX_UNIX_S:
+        raise BadResponse(f"{where}: not a time: {str(value)[:40]!r}")
+    return seconds
 
 
 def _online(status: Any, where: str) -> bool | None:

@@ -7,18 +7,22 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from collector.adapters.backfill import history_days
 from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, credential_budget_key
 from collector.errors import NoData
 from collector.models import PoolAccountSnapshot
 from collector.pools.braiins import parse
 from collector.ratelimit import RateBudget
 
+DAY_S = 86_400
+
 
 class BraiinsSettings(PoolSourceSettings):
     """A Braiins Pool account: its access-profile token and how many days of credits and payouts to fetch.
 
-    Each poll asks for the last `reward_days` of daily rewards and `payout_days` of payouts; the first poll
-    after start-up asks for `history_days` of both (Braiins keeps 90 days), so a restart leaves no gap.
+    Each poll asks for the last `reward_days` of daily rewards and `payout_days` of payouts, plus the days since
+    each was last read (the first poll after start-up: `history_days`, the cap; Braiins keeps 90 days), so
+    neither a restart nor an outage of the pool leaves a gap. Braiins' API has no hashrate history to backfill.
     """
 
     secret_names = ("token",)
@@ -44,7 +48,8 @@ class BraiinsSource:
         self._settings = settings
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
-        self._first_poll = True
+        self._rewards_ok_at: int | None = None  # when the daily rewards were last read
+        self._payouts_ok_at: int | None = None  # when the payouts were last read
 
     @staticmethod
     def budget_key(settings: BraiinsSettings) -> str:
@@ -60,26 +65,26 @@ class BraiinsSource:
         if self._ctx.coin != "BTC":
             raise NoData(f"Braiins Pool's account API serves BTC only, not {self._ctx.coin}")
         profile = parse.parse_profile(self._get("/accounts/profile/json/btc/"))
-        # The first poll after start-up reaches back `history_days` so a restart leaves no gap in credits.
-        history = self._settings.history_days if self._first_poll else 0
+        # Each history reaches back to its own last success (the first poll after start-up: `history_days`).
+        cap = self._settings.history_days
+        reward_days = history_days(now, self._rewards_ok_at, self._settings.reward_days, cap)
+        payout_days = history_days(now, self._payouts_ok_at, self._settings.payout_days, cap)
         sections = SectionCollector()
         workers = sections.fetch(
             "workers", lambda: parse.parse_workers(self._get("/accounts/workers/json/btc/"), profile.username)
         )
         earnings = sections.fetch(
             "rewards",
-            lambda: parse.parse_daily_rewards(
-                self._get("/accounts/rewards/json/btc", self._days(now, max(history, self._settings.reward_days)))
-            ),
+            lambda: parse.parse_daily_rewards(self._get("/accounts/rewards/json/btc", self._days(now, reward_days))),
         )
         payouts = sections.fetch(
             "payouts",
-            lambda: parse.parse_payouts(
-                self._get("/accounts/payouts/json/btc", self._days(now, max(history, self._settings.payout_days)))
-            ),
+            lambda: parse.parse_payouts(self._get("/accounts/payouts/json/btc", self._days(now, payout_days))),
         )
-        # History is reached back for until the history sections have succeeded once, whatever else failed.
-        self._first_poll = self._first_poll and sections.failed("rewards", "payouts")
+        if not sections.failed("rewards"):
+            self._rewards_ok_at = now
+        if not sections.failed("payouts"):
+            self._payouts_ok_at = now
         return PoolAccountSnapshot(
             observed_at=now,
             coin=self._ctx.coin,

@@ -17,10 +17,12 @@ from collector.adapters.parsing import (
     number,
     required_integer,
     required_sats,
+    required_unix_time,
     sats,
     scaled,
     sequence,
     text,
+    unix_time,
     without_account_prefix,
 )
 from collector.errors import BadResponse
@@ -104,7 +106,7 @@ def parse_workers(payload: Any, username: str | None) -> tuple[WorkerStats, ...]
                 hashrate_hs=scaled(number(item, "hash_rate_5m", item_where), factor),
                 hashrate_1h_hs=scaled(number(item, "hash_rate_60m", item_where), factor),
                 hashrate_24h_hs=scaled(number(item, "hash_rate_24h", item_where), factor),
-                last_share_ts=integer(item, "last_share", item_where),
+                last_share_ts=unix_time(item, "last_share", item_where),
             )
         )
     return tuple(result)
@@ -118,7 +120,7 @@ def parse_daily_rewards(payload: Any) -> tuple[Earning, ...]:
     for i, raw in enumerate(rows):
         item_where = f"{where}.daily_rewards[{i}]"
         item = mapping(raw, item_where)
-        day = required_integer(item, "date", item_where)
+        day = required_unix_time(item, "date", item_where)
         amount = required_sats(item, "total_reward", item_where)
         earnings.append(Earning(credited_at=day, amount_sats=amount, kind="daily", event_id=f"braiins:daily:{day}"))
     return tuple(earnings)
@@ -142,9 +144,11 @@ def parse_payouts(payload: Any) -> tuple[Payout, ...]:
             status = (text(item, "status", item_where) or "unknown").lower()
             if status != "confirmed":
                 continue
-            requested = required_integer(item, "requested_at_ts", item_where)
+            requested = required_unix_time(item, "requested_at_ts", item_where)
             amount = required_integer(item, "amount_sats", item_where)
-            address = text(item, "destination", item_where)
+            # The address is part of the payout's identity (its event id, hence its point's time): a confirmed
+            # payout without one cannot be written as the same point twice, so it is refused, not guessed.
+            address = text(item, "destination", item_where, required=True)
             payouts.append(
                 Payout(
                     sent_at=requested,

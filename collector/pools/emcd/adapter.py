@@ -18,7 +18,8 @@ class EmcdSettings(PoolSourceSettings):
     """An EMCD account: its API key (shown on the account's Settings page).
 
     EMCD v1 returns the whole income and payout history on every call; the first poll after start-up
-    writes all of it, later polls only the last `recent_days` (replays of the rest would change nothing).
+    writes all of it, later polls the last `recent_days` before the list was last read (so after an outage
+    of the pool, everything since; replays of the rest would change nothing). EMCD v1 has no hashrate history.
     """
 
     secret_names = ("api_key",)
@@ -42,7 +43,8 @@ class EmcdSource:
         self._settings = settings
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
-        self._first_poll = True
+        self._income_ok_at: int | None = None  # when the income list was last read
+        self._payouts_ok_at: int | None = None  # when the payout list was last read
 
     @staticmethod
     def budget_key(settings: EmcdSettings) -> str:
@@ -64,12 +66,16 @@ class EmcdSource:
         info = sections.fetch("info", lambda: parse.parse_info(self._get("/v1/info/"), coin))
         earnings = sections.fetch("income", lambda: parse.parse_income(self._get(f"/v1/{ticker}/income/")))
         payouts = sections.fetch("payouts", lambda: parse.parse_payouts(self._get(f"/v1/{ticker}/payouts/")))
-        if not self._first_poll:
-            since = now - self._settings.recent_days * 86_400
-            earnings = tuple(e for e in earnings or () if e.credited_at >= since)
-            payouts = tuple(p for p in payouts or () if p.sent_at >= since)
-        # History is reached back for until the history sections have succeeded once, whatever else failed.
-        self._first_poll = self._first_poll and sections.failed("income", "payouts")
+        recent_s = self._settings.recent_days * 86_400
+        # Each list is written back to `recent_days` before its own last success; all of it until one succeeds.
+        if earnings is not None and self._income_ok_at is not None:
+            earnings = tuple(e for e in earnings if e.credited_at >= self._income_ok_at - recent_s)
+        if payouts is not None and self._payouts_ok_at is not None:
+            payouts = tuple(p for p in payouts if p.sent_at >= self._payouts_ok_at - recent_s)
+        if earnings is not None:
+            self._income_ok_at = now
+        if payouts is not None:
+            self._payouts_ok_at = now
         return PoolAccountSnapshot(
             observed_at=now,
             coin=coin,

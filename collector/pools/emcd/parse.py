@@ -15,11 +15,12 @@ from collector.adapters.parsing import (
     mapping,
     number,
     payout_sats,
-    required_integer,
     required_sats,
+    required_unix_time,
     sats,
     sequence,
     text,
+    unix_time,
 )
 from collector.errors import AuthFailed, BadResponse, NoData
 from collector.models import Earning, Payout, PoolSettings, WorkerStats
@@ -113,7 +114,7 @@ def parse_workers(payload: Any) -> WorkerSummary:
                 hashrate_hs=number(item, "hashrate", item_where),
                 hashrate_1h_hs=number(item, "hashrate1h", item_where),
                 hashrate_24h_hs=number(item, "hashrate24h", item_where),
-                last_share_ts=integer(item, "lastbeat", item_where),
+                last_share_ts=unix_time(item, "lastbeat", item_where),
             )
         )
     dead = body.get("detailsDead")
@@ -121,7 +122,7 @@ def parse_workers(payload: Any) -> WorkerSummary:
     if isinstance(dead, dict):
         for name, lastbeat in sorted(dead.items()):
             workers.append(
-                WorkerStats(name=name, online=False, last_share_ts=integer({"lastbeat": lastbeat}, "lastbeat", where))
+                WorkerStats(name=name, online=False, last_share_ts=unix_time({"lastbeat": lastbeat}, "lastbeat", where))
             )
     elif dead not in (None, []):
         raise BadResponse(f"{where}.detailsDead: expected an object, got {type(dead).__name__}")
@@ -145,9 +146,13 @@ def parse_income(payload: Any) -> tuple[Earning, ...]:
     for i, raw in enumerate(sequence(field(mapping(payload, where), "income", where), f"{where}.income")):
         item_where = f"{where}.income[{i}]"
         item = mapping(raw, item_where)
-        credited = required_integer(item, "timestamp", item_where)
+        credited = required_unix_time(item, "timestamp", item_where)
         amount = required_sats(item, "income", item_where)
-        kind = text(item, "type", item_where) or "unknown"
+        # The type is part of the credit's identity (one credit per day and type): without it a replay could not
+        # find the same point again, so a row without one is refused rather than written under a made-up type.
+        kind = text(item, "type", item_where, required=True) or ""
+        if not kind:
+            raise BadResponse(f"{item_where}: empty 'type'")
         earnings.append(
             Earning(credited_at=credited, amount_sats=amount, kind=kind, event_id=f"emcd:{kind}:{credited}")
         )
@@ -166,7 +171,7 @@ def parse_payouts(payload: Any) -> tuple[Payout, ...]:
     for i, raw in enumerate(sequence(field(mapping(payload, where), "payouts", where), f"{where}.payouts")):
         item_where = f"{where}.payouts[{i}]"
         item = mapping(raw, item_where)
-        sent = required_integer(item, "timestamp", item_where)
+        sent = required_unix_time(item, "timestamp", item_where)
         amount = payout_sats(item, "amount", item_where)
         txid = text(item, "txid", item_where)
         if not txid:

@@ -6,20 +6,39 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from collector.adapters.backfill import GapWatch
 from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, credential_budget_key
 from collector.errors import NoData
-from collector.models import PoolAccountSnapshot
+from collector.models import HashrateSample, PoolAccountSnapshot
 from collector.pools.f2pool import parse
 from collector.ratelimit import RateBudget
 
 DAY_S = 86_400
+HOUR_S = 3_600
+# `/v2/hash_rate/history`: `interval` is a multiple of 600 s, `duration` at most 30 days (reference §3.2).
+HISTORY_BIN_S = 600
+HISTORY_MAX_S = 30 * DAY_S
+
+
+def bills_start(now: int, last_ok_at: int | None, recent_days: int, cap_days: int) -> int:
+    """The oldest bill time to ask for: `recent_days` before the bills were last read (or before now, if later),
+    but no more than `cap_days` back; the first poll after start-up (nothing read yet) asks for the cap.
+
+    That is the union of the windows the polls that failed or never ran would have read.
+    """
+    oldest = now - max(cap_days, recent_days) * DAY_S
+    if last_ok_at is None:
+        return oldest
+    return max(oldest, min(now, last_ok_at) - recent_days * DAY_S)
 
 
 class F2PoolSettings(PoolSourceSettings):
     """An F2Pool mining user: the API token (`F2P-API-SECRET`) and the mining user's name.
 
-    Each poll asks for the bills (revenue and payouts) created in the last `recent_days`; the first poll
-    after start-up asks for `history_days`, so a restart leaves no gap.
+    Each poll asks for the bills (revenue and payouts) created in the last `recent_days`, plus the days since
+    the bills were last read (the first poll after start-up: `history_days`, the cap), so neither a restart
+    nor an outage of the pool leaves a gap. After a gap in polling, the poll also reads the account's
+    hashrate history (10-minute bins) back to the last poll, at most `backfill_hours`.
     """
 
     secret_names = ("token",)
@@ -31,6 +50,7 @@ class F2PoolSettings(PoolSourceSettings):
     base_url: HttpUrl = "https://api.f2pool.com"
     recent_days: int = Field(3, ge=1, le=30)
     history_days: int = Field(40, ge=1, le=365)
+    backfill_hours: int = Field(24, ge=1, le=720)
 
 
 class F2PoolSource:
@@ -45,7 +65,8 @@ class F2PoolSource:
         self._settings = settings
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
-        self._first_poll = True
+        self._bills_ok_at: int | None = None  # when the bills were last read in full
+        self._gaps = GapWatch(min(settings.backfill_hours * HOUR_S, HISTORY_MAX_S))
 
     @staticmethod
     def budget_key(settings: F2PoolSettings) -> str:
@@ -53,11 +74,14 @@ class F2PoolSource:
 
     @staticmethod
     def requests_per_poll(settings: F2PoolSettings) -> int:
-        return 5
+        # info, workers, balance, bills, wallet; plus the hashrate history on a poll after a gap (counted, as
+        # the config check has no separate figure for such polls: it is the worst case).
+        return 6
 
     def collect(self) -> PoolAccountSnapshot:
         """Account hashrate is required; workers, balance, bills and the wallet degrade to an issue if they fail."""
         now = int(self._ctx.clock())
+        gap_start = self._gaps.gap_start(now)
         coin = self._ctx.coin
         currency = parse.CURRENCIES.get(coin)
         if currency is None:
@@ -70,8 +94,8 @@ class F2PoolSource:
             "workers", lambda: parse.parse_workers(self._post("/v2/hash_rate/worker/list", account), user)
         )
         balance = sections.fetch("balance", lambda: parse.parse_balance(self._post("/v2/assets/balance", account)))
-        days = self._settings.history_days if self._first_poll else self._settings.recent_days
-        bills = {**account, "type": "revenue,payout", "start_time": now - days * DAY_S, "end_time": now}
+        start = bills_start(now, self._bills_ok_at, self._settings.recent_days, self._settings.history_days)
+        bills = {**account, "type": "revenue,payout", "start_time": start, "end_time": now}
         transactions = sections.fetch(
             "transactions",
             lambda: parse.parse_transactions(self._post("/v2/assets/transactions/list", bills)),
@@ -80,7 +104,13 @@ class F2PoolSource:
             "mining_user",
             lambda: parse.parse_mining_user(self._post("/v2/mining_user/get", {"mining_user_name": user}), currency),
         )
-        self._first_poll = self._first_poll and sections.failed("transactions")
+        history: tuple[HashrateSample, ...] | None = ()
+        if gap_start is not None:
+            history = sections.fetch("hashrate_history", lambda: self._hashrate_history(account, now, gap_start))
+        if not sections.failed("transactions"):
+            self._bills_ok_at = now
+        if history is not None:
+            self._gaps.covered(now)
         earnings, payouts = transactions if transactions is not None else ((), ())
         return PoolAccountSnapshot(
             observed_at=now,
@@ -96,7 +126,18 @@ class F2PoolSource:
             payouts=payouts,
             settings=wallet,
             issues=tuple(sections.issues),
+            hashrate_history=history or (),
         )
+
+    def _hashrate_history(self, account: dict[str, Any], now: int, since: int) -> tuple[HashrateSample, ...]:
+        """The account's 10-minute bins from the bin holding `since` to now (whole bins, at most the cap)."""
+        cap = min(self._settings.backfill_hours * HOUR_S, HISTORY_MAX_S)
+        bins = -(-(now - since) // HISTORY_BIN_S) + 1  # whole bins, and the one `since` falls in
+        duration = min(cap, bins * HISTORY_BIN_S)
+        body = {**account, "interval": HISTORY_BIN_S, "duration": duration}
+        samples = parse.parse_hashrate_history(self._post("/v2/hash_rate/history", body), HISTORY_BIN_S)
+        # Only what was asked for: bins older than the window (beyond `backfill_hours`) stay missing.
+        return tuple(s for s in samples if now - duration <= s.at <= now)
 
     def _post(self, path: str, body: dict[str, Any]) -> object:
         token = self._settings.secret("token") or ""

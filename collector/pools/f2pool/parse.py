@@ -19,13 +19,17 @@ from collector.adapters.parsing import (
     number,
     required_integer,
     required_sats,
+    required_unix_time,
     sats,
+    scaled,
     sequence,
     text,
+    unix_time,
     without_account_prefix,
 )
 from collector.errors import AuthFailed, BadResponse, RateLimited
-from collector.models import Earning, Payout, PoolSettings, WorkerStats
+from collector.models import Earning, HashrateSample, Payout, PoolSettings, WorkerStats
+from collector.units import hashrate_factor
 
 # The `currency` names of the coins F2Pool's hashrate module serves (reference §3.1).
 CURRENCIES: dict[str, str] = {"BTC": "bitcoin", "BCH": "bitcoin-cash", "LTC": "litecoin"}
@@ -143,7 +147,7 @@ def parse_workers(payload: Any, mining_user_name: str) -> WorkerList:
                 hashrate_1h_hs=hour,
                 hashrate_24h_hs=day,
                 # 0 means "no share yet", not 1970.
-                last_share_ts=integer(item, "last_share_at", item_where) or None,
+                last_share_ts=unix_time(item, "last_share_at", item_where) or None,
             )
         )
     if unknown:  # a worker of unknown state makes both counts unknown, never a count that leaves it out
@@ -180,7 +184,7 @@ def parse_transactions(payload: Any) -> tuple[tuple[Earning, ...], tuple[Payout,
         item = mapping(raw, item_where)
         bill_id = _bill_id(item, item_where)
         kind = (text(item, "type", item_where) or "unknown").lower()
-        created = required_integer(item, "created_at", item_where)
+        created = required_unix_time(item, "created_at", item_where)
         amount = required_sats(item, "changed_balance", item_where)
         # Money leaving the account is a payout whatever the bill's type is called, never a negative credit.
         if _is_payout(kind, item) or amount < 0:
@@ -192,7 +196,7 @@ def parse_transactions(payload: Any) -> tuple[tuple[Earning, ...], tuple[Payout,
         extra = item.get("mining_extra")
         if extra is not None:
             extra_where = f"{item_where}.mining_extra"
-            credited = integer(mapping(extra, extra_where), "mining_date", extra_where) or created
+            credited = unix_time(mapping(extra, extra_where), "mining_date", extra_where) or created
         earnings.append(Earning(credited_at=credited, amount_sats=amount, kind=kind, event_id=f"f2pool:{bill_id}"))
     return tuple(earnings), tuple(payouts)
 
@@ -241,3 +245,32 @@ def parse_mining_user(payload: Any, currency: str) -> PoolSettings:
             address = text(item, "address", item_where) or None
             break
     return PoolSettings(payout_address=address)
+
+
+# The documented key first; Tether's client and mock read `hash_rate_list` (reference §3.2, discrepancy note).
+_HISTORY_KEYS = ("history", "hash_rate_list")
+
+
+def parse_hashrate_history(payload: Any, interval_s: int) -> tuple[HashrateSample, ...]:
+    """Parse `/v2/hash_rate/history`: one sample per bin (`timestamp` unix s, `hash_rate` H/s), oldest first.
+
+    The list is read from `history` (the doc) or `hash_rate_list` (Tether's mock). A bin without a `hash_rate`
+    (absent or null) is left out: a bin the pool has no figure for stays missing, never 0. Each sample spans
+    the `interval_s` asked for; a timestamp repeated keeps its last figure.
+    """
+    where = "hash_rate/history"
+    check_error(payload, where)
+    body = mapping(payload, where)
+    key = next((name for name in _HISTORY_KEYS if name in body), None)
+    if key is None:
+        raise BadResponse(f"{where}: missing 'history' (or 'hash_rate_list')")
+    rows = body[key]
+    bins: dict[int, HashrateSample] = {}
+    for i, raw in enumerate(sequence([] if rows is None else rows, f"{where}.{key}")):
+        item_where = f"{where}.{key}[{i}]"
+        item = mapping(raw, item_where)
+        at = required_integer(item, "timestamp", item_where)
+        rate = scaled(number(item, "hash_rate", item_where), hashrate_factor("H/s"))
+        if rate is not None:
+            bins[at] = HashrateSample(at=at, hashrate_hs=rate, window_s=interval_s)
+    return tuple(bins[at] for at in sorted(bins))

@@ -8,21 +8,28 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field
 
+from collector.adapters.backfill import GapWatch, history_days
 from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, credential_budget_key
-from collector.models import PoolAccountSnapshot, SectionIssue
+from collector.models import HashrateSample, PoolAccountSnapshot, SectionIssue
 from collector.pools.viabtc import parse
 from collector.ratelimit import RateBudget
 
 API_PREFIX = "/res/openapi/v1/"
 PAGE_SIZE = 100
+DAY_S = 86_400
+HOUR_S = 3_600
+# `hashrate/chart?interval=min`: one point per 10 minutes; `period` is the number of points (reference §4.2).
+CHART_BIN_S = 600
 T = TypeVar("T")
 
 
 class ViabtcSettings(PoolSourceSettings):
     """A ViaBTC account (or sub-account): its API key and, optionally, its secret key for signed requests.
 
-    Each poll asks for the last `profit_days` of daily profit and `payment_days` of payments (UTC days); the
-    first poll after start-up asks for `history_days` of both, so a restart leaves no gap.
+    Each poll asks for the last `profit_days` of daily profit and `payment_days` of payments (UTC days), plus the
+    days since that history was last read (the first poll after start-up: `history_days`, the cap), so neither
+    a restart nor an outage of the pool leaves a gap. After a gap in polling, the poll also reads the account's
+    10-minute hashrate chart back to the last poll, at most `backfill_hours`.
     """
 
     secret_names = ("api_key", "secret_key")
@@ -37,6 +44,7 @@ class ViabtcSettings(PoolSourceSettings):
     payment_days: int = Field(30, ge=1, le=365)
     history_days: int = Field(40, ge=1, le=365)
     max_pages: int = Field(10, ge=1, le=100)
+    backfill_hours: int = Field(24, ge=1, le=720)
 
 
 class ViabtcSource:
@@ -52,7 +60,9 @@ class ViabtcSource:
         self._settings = settings
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
-        self._first_poll = True
+        self._profit_ok_at: int | None = None  # when the profit history was last read in full
+        self._payments_ok_at: int | None = None  # when the payment history was last read in full
+        self._gaps = GapWatch(settings.backfill_hours * HOUR_S)
 
     @staticmethod
     def budget_key(settings: ViabtcSettings) -> str:
@@ -60,19 +70,22 @@ class ViabtcSource:
 
     @staticmethod
     def requests_per_poll(settings: ViabtcSettings) -> int:
-        return 5  # one page each of hashrate, account, workers, profit history, payment history
+        # One page each of hashrate, account, workers, profit history, payment history; plus the hashrate chart
+        # on a poll after a gap (counted, as the config check has no separate figure for such polls).
+        return 6
 
     def collect(self) -> PoolAccountSnapshot:
         """Hashrate is required; account, workers, profit and payments degrade to an issue if they fail."""
         now = int(self._ctx.clock())
+        gap_start = self._gaps.gap_start(now)
         coin = self._ctx.coin
         totals = parse.parse_hashrate(self._get("hashrate", [("coin", coin)]))
         sections = SectionCollector()
         account = sections.fetch("account", lambda: parse.parse_account(self._get("account", []), coin))
         username = None if account is None else account.username
-        history = self._settings.history_days if self._first_poll else 0
-        profit_range = self._days(now, max(history, self._settings.profit_days))
-        payment_range = self._days(now, max(history, self._settings.payment_days))
+        cap = self._settings.history_days
+        profit_range = self._days(now, history_days(now, self._profit_ok_at, self._settings.profit_days, cap))
+        payment_range = self._days(now, history_days(now, self._payments_ok_at, self._settings.payment_days, cap))
 
         workers = self._paged_section(
             sections,
@@ -95,8 +108,16 @@ class ViabtcSource:
             [("coin", coin), *payment_range, ("utc", "true")],
             parse.parse_payments,
         )
-        # History is reached back for until the history sections have succeeded once, whatever else failed.
-        self._first_poll = self._first_poll and sections.failed("profit", "payments")
+        history: tuple[HashrateSample, ...] | None = ()
+        if gap_start is not None:
+            history = sections.fetch("hashrate_history", lambda: self._hashrate_chart(coin, now, gap_start))
+        # Each history reaches back to its own last success, whatever else failed.
+        if not sections.failed("profit"):
+            self._profit_ok_at = now
+        if not sections.failed("payments"):
+            self._payments_ok_at = now
+        if history is not None:
+            self._gaps.covered(now)
         return PoolAccountSnapshot(
             observed_at=now,
             coin=coin,
@@ -111,7 +132,18 @@ class ViabtcSource:
             payouts=payouts or (),
             settings=None if account is None else account.settings,
             issues=tuple(sections.issues),
+            hashrate_history=history or (),
         )
+
+    def _hashrate_chart(self, coin: str, now: int, since: int) -> tuple[HashrateSample, ...]:
+        """The account's 10-minute points from the one holding `since` to now (at most `backfill_hours`)."""
+        cap_points = self._settings.backfill_hours * HOUR_S // CHART_BIN_S
+        points = min(cap_points, -(-(now - since) // CHART_BIN_S) + 1)  # whole bins, and the one `since` is in
+        params = [("coin", coin), ("interval", "min"), ("period", str(points))]
+        samples = parse.parse_hashrate_chart(self._get("hashrate/chart", params), CHART_BIN_S)
+        # Only what was asked for: points older than the window (beyond `backfill_hours`) stay missing.
+        oldest = now - points * CHART_BIN_S
+        return tuple(s for s in samples if oldest <= s.at <= now)
 
     def _paged_section(
         self,

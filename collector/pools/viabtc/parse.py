@@ -24,13 +24,17 @@ from collector.adapters.parsing import (
     payout_sats,
     required_integer,
     required_sats,
+    required_unix_time,
     sats,
+    scaled,
     sequence,
     text,
+    unix_time,
     without_account_prefix,
 )
 from collector.errors import AuthFailed, BadResponse
-from collector.models import Earning, Payout, PoolSettings, WorkerStats
+from collector.models import Earning, HashrateSample, Payout, PoolSettings, WorkerStats
+from collector.units import hashrate_factor
 
 # Error codes that mean "your credentials (or where you call from) are not accepted" (reference §4.1).
 AUTH_CODES: dict[int, str] = {
@@ -202,15 +206,20 @@ def parse_workers(rows: Sequence[Any], username: str | None) -> tuple[WorkerStat
     for i, raw in enumerate(rows):
         where = f"hashrate/worker[{i}]"
         item = mapping(raw, where)
+        name = text(item, "worker_name", where, required=True) or ""
+        if username is None and "." in name:
+            # "farmop.rack2x05" or a worker really named so? Only the account name (from `account`) can tell;
+            # guessing would write the same worker under a second `worker` tag.
+            raise BadResponse(f"{where}.worker_name: {name[:40]!r} may carry the account prefix, account unknown")
         status = text(item, "worker_status", where)
         workers.append(
             WorkerStats(
-                name=without_account_prefix(text(item, "worker_name", where, required=True) or "", username),
+                name=without_account_prefix(name, username),
                 online=None if status is None else _WORKER_ONLINE.get(status.lower()),
                 hashrate_hs=number(item, "hashrate_10min", where),
                 hashrate_1h_hs=number(item, "hashrate_1hour", where),
                 hashrate_24h_hs=number(item, "hashrate_24hour", where),
-                last_share_ts=integer(item, "last_active", where),
+                last_share_ts=unix_time(item, "last_active", where),
             )
         )
     return tuple(workers)
@@ -265,7 +274,7 @@ def parse_payments(rows: Sequence[Any]) -> tuple[Payout, ...]:
             continue
         payouts.append(
             Payout(
-                sent_at=required_integer(item, "create_time", where),
+                sent_at=required_unix_time(item, "create_time", where),
                 amount_sats=payout_sats(item, "amount", where),
                 address=text(item, "address", where) or None,
                 txid=txid,
@@ -285,3 +294,25 @@ def coin_rows(rows: Sequence[Any], coin: str, where: str) -> list[Any]:
         if name is None or name.upper() == coin.upper():
             kept.append(raw)
     return kept
+
+
+def parse_hashrate_chart(payload: Any, window_s: int) -> tuple[HashrateSample, ...]:
+    """`hashrate/chart`: one sample per point (`timestamp` unix s, `hashrate` an H/s string), oldest first.
+
+    `data` is the list of points (or, should the pool page it, an object with the list under `data`). A point
+    without a `hashrate` (absent or null) is left out: the pool has no figure for it, so it stays missing, never
+    0. Each sample spans `window_s` (600 s for `interval=min`); a timestamp repeated keeps its last figure.
+    """
+    where = "hashrate/chart"
+    data = field(unwrap(payload, where), "data", where)
+    if isinstance(data, Mapping):
+        data = field(data, "data", f"{where}.data")
+    bins: dict[int, HashrateSample] = {}
+    for i, raw in enumerate(sequence([] if data is None else data, f"{where}.data")):
+        item_where = f"{where}.data[{i}]"
+        item = mapping(raw, item_where)
+        at = required_integer(item, "timestamp", item_where)
+        rate = scaled(number(item, "hashrate", item_where), hashrate_factor("H/s"))
+        if rate is not None:
+            bins[at] = HashrateSample(at=at, hashrate_hs=rate, window_s=window_s)
+    return tuple(bins[at] for at in sorted(bins))
