@@ -3,14 +3,18 @@
 Run by hand:
     .venv/bin/python bench/spool.py [--lines 500000] [--outage-lines 3000000] [--write-size 500] [--no-fsync]
 
-Starts its own influxd (1.6, as the tests do) on 127.0.0.1 in a temporary directory and measures three things
+Starts its own influxd (1.6, as the tests do) on 127.0.0.1 in a temporary directory under the repository's
+`.bench/` (a real disk, not /tmp, which is often tmpfs: fsync and the page cache behave differently there)
+and measures three things
 with the real `InfluxSink` over a `DiskSpool` (batches of 5,000 lines, fsync on seal unless `--no-fsync`):
 
 1. outage: no InfluxDB (the transport points at a closed port), `--outage-lines` appended in writes of
-   `--write-size`; prints the append rate, the spool's size on disk and the process's RSS before, during (its
-   maximum, sampled) and after: memory must stay flat whatever the backlog, since lines live on disk;
+   `--write-size`; prints the append rate, the latency of one `write()` (p50, p99, max: it waits for the local
+   append only), the spool's size on disk and the process's RSS before, during (its maximum, sampled) and
+   after: memory must stay flat whatever the backlog, since lines live on disk;
 2. drain: a new sink opens that spool (recovery scan timed) against the real influxd and delivers the backlog;
-3. throughput: lines/s from `write()` to acknowledged by influxd, the spool empty again at the end.
+3. throughput: lines/s from `write()` to acknowledged by influxd (and `write()` latency again, now with the
+   sender busy), the spool empty again at the end.
 
 The lines are realistic `device` points (about 150 bytes; 1,000 series, explicit timestamps), generated as they
 are written so that the generator itself holds no backlog in memory.
@@ -33,6 +37,7 @@ from collector.sinks.spool import DiskSpool
 from simulator.local_servers import InfluxdServer, free_port
 
 T0 = 1_700_000_000 * 1_000_000_000
+BENCH_DIR = Path(__file__).resolve().parents[1] / ".bench"  # gitignored
 SERIES = 1000
 BATCH = 5000
 
@@ -48,6 +53,18 @@ def device_lines(start: int, count: int) -> list[str]:
             f"fan_min_rpm={5400 + device}i,online=1i {T0 + second * 1_000_000_000}"
         )
     return out
+
+
+def latency(samples: list[float]) -> str:
+    """p50, p99 and max of `write()` durations, in milliseconds."""
+    ordered = sorted(samples)
+    if not ordered:
+        return "no writes"
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    return f"write() latency p50 {at(0.5):.3f} ms, p99 {at(0.99):.3f} ms, max {ordered[-1] * 1000:.3f} ms"
 
 
 def rss_mib() -> float:
@@ -85,15 +102,18 @@ def outage(directory: Path, lines: int, size: int, *, fsync: bool) -> None:
     sink, _ = sink_on(directory, dead, "bench", fsync=fsync)
     before, peak_during = rss_mib(), 0.0
     appending = 0.0
+    took: list[float] = []
     for n, batch in enumerate(writes(lines, size)):
         began = time.perf_counter()
         sink.write(batch)
-        appending += time.perf_counter() - began
+        took.append(time.perf_counter() - began)
+        appending += took[-1]
         if n % 200 == 0:
             peak_during = max(peak_during, rss_mib())
     stats = sink.spool_stats()
     sink.close(timeout_s=0.1)
     print(f"outage: {lines:,} lines appended in writes of {size}: {lines / appending:,.0f} lines/s in write()")
+    print(f"outage: {latency(took)}")
     print(
         f"outage: spool {stats.lines:,} lines, {stats.segments:,} segments, {stats.bytes / 2**20:,.0f} MiB "
         f"({spool_size_mib(directory):,.0f} MiB of files); dropped {sink.dropped_lines}"
@@ -122,9 +142,12 @@ def drain(directory: Path, url: str, database: str, *, fsync: bool) -> None:
 def throughput(directory: Path, url: str, database: str, lines: int, size: int, *, fsync: bool) -> None:
     sink, _ = sink_on(directory, url, database, fsync=fsync)
     batches = list(writes(lines, size))  # generated beforehand: the figure is the spool's and influxd's, not ours
+    took: list[float] = []
     began = time.perf_counter()
     for batch in batches:
+        one = time.perf_counter()
         sink.write(batch)
+        took.append(time.perf_counter() - one)
     appended = time.perf_counter() - began
     assert sink.flush(600.0), sink.last_error
     elapsed = time.perf_counter() - began
@@ -134,6 +157,7 @@ def throughput(directory: Path, url: str, database: str, lines: int, size: int, 
         f"{lines / elapsed:,.0f} lines/s (write() alone: {lines / appended:,.0f} lines/s); "
         f"written {sink.written_lines:,}, dropped {sink.dropped_lines}, rejected {sink.rejected_lines}"
     )
+    print(f"throughput: {latency(took)}")
 
 
 def main() -> None:
@@ -145,7 +169,8 @@ def main() -> None:
     args = parser.parse_args()
     fsync = not args.no_fsync
     logging.basicConfig(level=logging.ERROR)  # the outage's connection errors are expected
-    work = Path(tempfile.mkdtemp(prefix="minewatch-bench-spool-"))
+    BENCH_DIR.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="spool-", dir=BENCH_DIR))
     (work / "influxd").mkdir()
     influxd = InfluxdServer(work / "influxd")
     try:

@@ -125,6 +125,7 @@ def build_targets(
                 log=log.getChild(f"{account.kind}.{group.id}.{account.id}"),
                 target=account.id,
                 coin=account.coin,
+                interval_s=schedule.interval_s,
             )
             targets.append(
                 PoolTarget(
@@ -229,7 +230,14 @@ def _network_target(
         max_body_bytes=schedule.max_response_bytes,
         monotonic=monotonic,
     )
-    ctx = SourceContext(http=http, clock=clock, log=log.getChild(feed.kind), target=feed.coin, coin=feed.coin)
+    ctx = SourceContext(
+        http=http,
+        clock=clock,
+        log=log.getChild(feed.kind),
+        target=feed.coin,
+        coin=feed.coin,
+        interval_s=feed.interval_s,
+    )
     return NetworkTarget(
         kind=feed.kind,
         coin=feed.coin,
@@ -300,12 +308,20 @@ def build_influx_sink(
     if spool_dir is not None:
         spool = spool if spool is not None else SpoolConfig()
         max_bytes = spool.max_size_mb * 2**20
-        disk = DiskSpool(spool_dir, batch_size=settings.batch_size, max_bytes=max_bytes, fsync=spool.fsync)
+        disk = DiskSpool(
+            spool_dir,
+            batch_size=settings.batch_size,
+            max_bytes=max_bytes,
+            fsync=spool.fsync,
+            target=spool_target(settings),
+        )
         try:
             disk.open()
         except SpoolError:
             transport.close()
             raise
+        for warning in disk.warnings:
+            log.warning("spool: %s", warning)
         if disk.recovered_lines:
             log.info("%d lines recovered from the spool at %s; sending them first", disk.recovered_lines, spool_dir)
     return InfluxSink(
@@ -316,6 +332,23 @@ def build_influx_sink(
         spool=disk,
         log=log.getChild("influxdb"),
     )
+
+
+def spool_target(settings: InfluxConfig) -> dict[str, str | None]:
+    """What a spool's lines are for (recorded in its `target.json`): api, host:port, database or bucket and
+    retention policy; never credentials."""
+    parts = urlsplit(str(settings.url))
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target: dict[str, str | None] = {"api": settings.api, "url": f"{parts.scheme}://{netloc}:{port}"}
+    if settings.api == "v2":
+        target["org"] = settings.org
+        target["bucket"] = settings.bucket
+    else:
+        target["database"] = settings.database
+        target["retention_policy"] = settings.retention_policy
+    return target
 
 
 def build_query_transport(settings: InfluxConfig, redactor: Redactor) -> V1Transport:

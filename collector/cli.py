@@ -17,7 +17,7 @@ from collector.config import AppConfig, ConfigInvalid, default_config_path, load
 from collector.errors import StorageError
 from collector.redact import RedactingFilter, Redactor
 from collector.sharding import ShardError, parse_shard, shard_of
-from collector.sinks.spool import SpoolError
+from collector.sinks.spool import SpoolError, stranded_spools
 
 DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "simulator" / "scenarios" / "demo.toml"
 EXIT_OK = 0
@@ -105,6 +105,23 @@ def cmd_collect(args: argparse.Namespace, redactor: Redactor) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _spool_dir(log: logging.Logger, base: Path, shard: tuple[int, int] | None) -> Path:
+    """This run's spool directory; warn about those of another sharding (or none) that still hold lines this
+    run will not send."""
+    spool_dir = base
+    if shard is not None:  # replicas sharing one config each need their own (locked) spool directory
+        spool_dir = base / f"shard-{shard[0]}-of-{shard[1]}"
+    for stranded, segments in stranded_spools(base, spool_dir):
+        log.warning(
+            "spool: %s holds %d undelivered segments that this run does not send (another sharding of the "
+            "same config left them); run with the matching --shard, or move them into %s",
+            stranded,
+            segments,
+            spool_dir,
+        )
+    return spool_dir
+
+
 def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     from collector.app import (
         DatabaseSetup,
@@ -134,9 +151,7 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     for warning in config.warnings:
         log.warning("config: %s", warning)
     spool = config.main.spool
-    spool_dir = spool.path(config.path)
-    if shard is not None:  # replicas sharing one config each need their own (locked) spool directory
-        spool_dir = spool_dir / f"shard-{shard[0]}-of-{shard[1]}"
+    spool_dir = _spool_dir(log, spool.path(config.path), shard)
     try:
         sink = build_influx_sink(config.main.influxdb, redactor, log, spool=spool, spool_dir=spool_dir)
     except SpoolError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -230,6 +231,10 @@ class ExporterConfig(WithSecrets):
         return None
 
 
+# An eviction drops one segment: the spool must hold several, or overflow empties it.
+MIN_SPOOL_SEGMENTS = 8
+
+
 class SpoolConfig(Strict):
     """The on-disk spool `minewatch run` keeps between the collector and InfluxDB (`collector.sinks.spool`).
 
@@ -238,13 +243,27 @@ class SpoolConfig(Strict):
     state_file`; one running collector per directory (it is locked), so `run --shard I/N` uses a subdirectory
     per shard. `fsync`: a segment is fsynced when sealed, before it is sent, so a power loss keeps it too.
     `shutdown_flush_s`: on SIGTERM, how long to try to deliver what is spooled before exiting (the rest is
-    sent at the next start).
+    sent at the next start). `max_size_mb` bounds the daemon's spool (segments are sealed at a sixteenth of
+    it, 64 KiB at least, so an eviction never empties it; the batch in flight is never evicted, so the spool
+    may pass the bound by about one segment); `[influxdb] max_buffered_lines` only bounds the in-memory
+    spool of the one-shot `minewatch collect`.
     """
 
     dir: str = Field("state/spool", min_length=1)
     max_size_mb: int = Field(1024, ge=1)
     fsync: bool = True
     shutdown_flush_s: float = Field(5.0, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _room_for_segments(self) -> SpoolConfig:
+        from collector.sinks.spool import segment_bytes_for
+
+        max_bytes = self.max_size_mb * 2**20
+        if max_bytes // segment_bytes_for(max_bytes) < MIN_SPOOL_SEGMENTS:
+            raise ValueError(
+                f"spool.max_size_mb ({self.max_size_mb}) must leave room for at least {MIN_SPOOL_SEGMENTS} segments"
+            )
+        return self
 
     def path(self, config_path: Path) -> Path:
         """The spool directory; a relative `dir` is relative to the main config file's directory."""
@@ -561,7 +580,8 @@ def load_config(
     if main is None:
         raise ConfigInvalid(errors)
     _resolve(main.influxdb, path, "influxdb", env, redactor, errors)
-    _resolve(main.exporter, path, "exporter", env, redactor, errors)
+    if main.exporter.enabled:  # a disabled exporter's password is not needed: not read, not required
+        _resolve(main.exporter, path, "exporter", env, redactor, errors)
     networks = _network_feeds(main, path, sources, env, redactor, errors)
     base = path.parent
 
@@ -720,13 +740,26 @@ def _toml_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _short(value: Any) -> str:
-    """A number or a short word as given (for choices and ranges); anything else only by its type."""
+# Keys whose given strings are never quoted back (a secret, or a secret pasted into the wrong key).
+_SENSITIVE_KEY = re.compile(r"username|password|token|secret|key|_env$|_file$", re.IGNORECASE)
+
+
+def _sensitive(loc: tuple[int | str, ...]) -> bool:
+    """Whether the key at `loc` (its last named part) may hold a secret: its strings are shown by type only."""
+    name = next((part for part in reversed(loc) if isinstance(part, str) and part != "[key]"), "")
+    return bool(_SENSITIVE_KEY.search(name))
+
+
+def _short(value: Any, *, sensitive: bool = False) -> str:
+    """A number or a short word as given (for choices and ranges); anything else only by its type.
+
+    With `sensitive` (a key that may hold a secret), strings are never quoted: numbers and booleans still are.
+    """
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float):
         return f"{value:g}" if isinstance(value, float) else str(value)
-    if isinstance(value, str) and len(value) <= 40 and value.isprintable():
+    if isinstance(value, str) and not sensitive and len(value) <= 40 and value.isprintable():
         return repr(value)
     return _toml_type(value)
 
@@ -787,6 +820,7 @@ def _reason(error: Any, model: type[BaseModel], loc: tuple[int | str, ...]) -> s
     kind: str = error["type"]
     given = error.get("input")
     ctx = error.get("ctx") or {}
+    sensitive = _sensitive(loc)
     if kind == "missing":
         return "required key missing"
     if kind == "extra_forbidden":
@@ -798,11 +832,11 @@ def _reason(error: Any, model: type[BaseModel], loc: tuple[int | str, ...]) -> s
         return f"unknown key{hint}{listed}"
     if kind in _BOUNDS:
         bound = next(iter(ctx.values()), "?")
-        return f"must be {_BOUNDS[kind]} {_short(bound)}, got {_short(given)}"
+        return f"must be {_BOUNDS[kind]} {_short(bound)}, got {_short(given, sensitive=sensitive)}"
     if kind == "literal_error":
-        return f"must be one of {ctx.get('expected', '?')}, got {_short(given)}"
+        return f"must be one of {ctx.get('expected', '?')}, got {_short(given, sensitive=sensitive)}"
     if kind == "string_pattern_mismatch":
-        return f"must match the pattern {ctx.get('pattern', '?')}, got {_short(given)}"
+        return f"must match the pattern {ctx.get('pattern', '?')}, got {_short(given, sensitive=sensitive)}"
     if kind in ("too_short", "too_long"):
         return str(error["msg"])
     base = kind.rsplit("_", 1)[0] if kind.endswith(("_type", "_parsing", "_from_datetime_parsing")) else kind

@@ -83,9 +83,16 @@ class ConfigError(MinewatchError):
 
 
 class StorageError(MinewatchError):
-    """InfluxDB refused or could not be reached for a write or a query."""
+    """InfluxDB refused or could not be reached for a write or a query.
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+    `status` is the HTTP status (None when no answer came back); `dropped` is how many of the request's points
+    InfluxDB 1.x says it refused in a partial write (`dropped=N` in its error), None when it did not say.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retryable: bool = True, dropped: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.dropped = dropped

@@ -58,15 +58,19 @@ class Runner:
             return self._skip_for_backoff(target, now)
         started = self._monotonic()
         target.start_poll()
+        collected = False
         try:
             snapshot: Snapshot = target.collect()
+            collected = True
             lines = list(target.lines(snapshot))
         except SourceError as exc:
             return self._failed(target, now, self._monotonic() - started, exc.kind, str(exc), exc)
         except LineProtocolError as exc:
+            self._rollback(target, collected)
             return self._failed(target, now, self._monotonic() - started, "bad_response", str(exc), None)
         except Exception as exc:  # a bug in a source must not stop the daemon: count it, log it, go on
             self._log.exception("%s: unexpected error in source %s", target.key, target.health_tags[1])
+            self._rollback(target, collected)
             return self._failed(target, now, self._monotonic() - started, INTERNAL_ERROR, type(exc).__name__, None)
         duration = self._monotonic() - started
         previous_kind = health.last_error_kind
@@ -79,6 +83,16 @@ class Runner:
         lines.append(self._health_line(target, now, success=True, duration_s=duration, age=0.0, kind=partial_kind))
         self._sink.write(lines)
         return PollResult(target.key, True, partial_kind, None, len(lines))
+
+    def _rollback(self, target: Target, collected: bool) -> None:
+        """A snapshot that did not become points: the source's history bookmarks go back, so the next poll reads
+        this poll's windows (credits, payouts, hashrate history) again instead of losing them."""
+        if not collected:
+            return
+        try:
+            target.rollback()
+        except Exception:
+            self._log.exception("%s: rolling back the source's bookmarks failed", target.key)
 
     def _failed(
         self,

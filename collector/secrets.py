@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, model_valida
 from collector.redact import Redactor
 
 MAX_SECRET_FILE_BYTES = 64 * 1024
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def read_secret_file(path: Path) -> str:
@@ -62,6 +64,8 @@ class WithSecrets(BaseModel):
             env_name = getattr(self, f"{name}_env", None)
             file_name = getattr(self, f"{name}_file", None)
             if env_name:
+                if not _ENV_NAME.fullmatch(env_name):  # never echoed: it may be the secret pasted in by mistake
+                    raise SecretMissing(f"{name}_env", "not an environment variable name (is it the secret itself?)")
                 value = environ.get(env_name)
                 if not value:
                     raise SecretMissing(f"{name}_env", f"environment variable {env_name} is not set or empty")

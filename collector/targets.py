@@ -60,6 +60,10 @@ class Target(Protocol):
         """The snapshot's points as line protocol."""
         ...
 
+    def rollback(self) -> None:
+        """Undo the history bookmarks the last `collect()` moved: its snapshot could not become points."""
+        ...
+
 
 @dataclass(frozen=True)
 class PoolTarget:
@@ -85,6 +89,12 @@ class PoolTarget:
 
     def collect(self) -> PoolAccountSnapshot:
         return self.source.collect()
+
+    def rollback(self) -> None:
+        # Sources that read dated histories (or backfill) move bookmarks in `collect()` and can undo them.
+        undo = getattr(self.source, "rollback", None)
+        if callable(undo):
+            undo()
 
     def lines(self, snapshot: PoolAccountSnapshot) -> list[str]:
         group = self.group
@@ -128,6 +138,9 @@ class DeviceTarget:
     def collect(self) -> DeviceSnapshot:
         return self.source.collect()
 
+    def rollback(self) -> None:
+        pass  # a miner's reading keeps no bookmarks
+
     def lines(self, snapshot: DeviceSnapshot) -> list[str]:
         return list(device_lines(snapshot, DeviceTags(self.group_id, self.site, self.device)))
 
@@ -156,6 +169,9 @@ class NetworkTarget:
 
     def collect(self) -> NetworkSnapshot:
         return self.source.collect()
+
+    def rollback(self) -> None:
+        pass  # a chain feed keeps no bookmarks
 
     def lines(self, snapshot: NetworkSnapshot) -> list[str]:
         return list(network_lines(snapshot))

@@ -10,6 +10,7 @@ from collector.sinks.points import (
     COMPLIANCE_RULE,
     PERMIT,
     POOL_EARNING,
+    POOL_HASHRATE_HISTORY,
     POOL_PAYOUT,
     SITE,
     VIOLATION,
@@ -111,16 +112,36 @@ unaccounted = time_series(
     overrides=[by_name("unaccounted", color=fixed(WARNING))],
 )
 
+POOL_HISTORY_SUFFIX = "(pool's own history)"
+# The pool's own 10-minute bins, read after a gap in polling (F2Pool, ViaBTC): drawn unstacked, dashed and with
+# points over the stacked live series, so a gap the pool could fill shows its figures, and one it could not
+# stays a gap.
+POOL_HISTORY_LINE = {
+    "custom__stacking": {"mode": "none", "group": "A"},
+    "custom__lineStyle": {"fill": "dash", "dash": [4, 4]},
+    "custom__fillOpacity": 0,
+    "custom__showPoints": "always",
+    "custom__pointSize": 3,
+}
+
 by_pool = time_series(
     "Hashrate by pool",
-    "What each pool credits the group. Pools the permit does not list are red, permitted pools green.",
+    "What each pool credits the group (stacked). Pools the permit does not list are red, permitted pools green. "
+    "Dashed, with points: each account's hashrate from the pool's own 10-minute history, read after a gap in "
+    "polling (F2Pool and ViaBTC keep one), so a collector or pool-API outage the pool could fill is not blank.",
     [
         target(
             f'SELECT mean("hashrate_hs") FROM "{COMPLIANCE_POOL}" {WHERE} '
             f'GROUP BY {INTERVAL}, "pool", "permitted" fill(null)',
             "A",
             alias="$tag_pool (permitted: $tag_permitted)",
-        )
+        ),
+        target(
+            f'SELECT mean("hashrate_hs") FROM "{POOL_HASHRATE_HISTORY}" {WHERE} '
+            f'GROUP BY {INTERVAL}, "pool", "account" fill(none)',
+            "B",
+            alias=f"$tag_pool $tag_account {POOL_HISTORY_SUFFIX}",
+        ),
     ],
     at(0, 9, 12, 9),
     unit=HASHRATE,
@@ -128,6 +149,7 @@ by_pool = time_series(
     overrides=[
         by_regexp(r".*\(permitted: no\)$", color=fixed(VIOLATION_COLOUR)),
         by_regexp(r".*\(permitted: yes\)$", color=fixed(OK)),
+        by_regexp(r".*\(pool's own history\)$", **POOL_HISTORY_LINE),
     ],
 )
 

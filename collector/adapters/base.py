@@ -23,13 +23,18 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True, slots=True)
 class SourceContext:
-    """What a source may touch: its HTTP client, the clock, a logger and the account it polls."""
+    """What a source may touch: its HTTP client, the clock, a logger and the account it polls.
+
+    `interval_s` is the interval the runner polls this target at (the schedule's); a source uses it to tell a
+    gap in its record from a normal poll. The default (the schedule's default) serves contexts built in tests.
+    """
 
     http: HttpClient
     clock: Clock
     log: logging.Logger
     target: str
     coin: str
+    interval_s: float = 60.0
 
 
 T = TypeVar("T")

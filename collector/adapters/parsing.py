@@ -131,6 +131,51 @@ def required_sats(obj: Payload, key: str, where: str) -> int:
     return value
 
 
+def amount_sats(obj: Payload, key: str, where: str, *, required: bool = False) -> int | None:
+    """A balance or a credit (money the pool owes the account): like `sats`, but a negative amount is refused."""
+    value = sats(obj, key, where, required=required)
+    if value is not None and value < 0:
+        raise BadResponse(f"{where}.{key}: a negative amount")
+    return value
+
+
+def required_amount_sats(obj: Payload, key: str, where: str) -> int:
+    """Like `amount_sats`, for a key that must be present."""
+    value = amount_sats(obj, key, where, required=True)
+    if value is None:  # unreachable: required=True raises instead
+        raise BadResponse(f"{where}: missing {key!r}")
+    return value
+
+
+def last_share_time(obj: Payload, key: str, where: str) -> int | None:
+    """A worker's last share in unix seconds; 0 (no share yet, or not known) is None, never 1970."""
+    return unix_time(obj, key, where) or None
+
+
+def record_id(obj: Payload, key: str, where: str) -> int:
+    """A record's id (a bill, a payment): a positive whole number up to int64, as a JSON integer or digit string.
+
+    Anything else (absent, null, 0, negative, fractional, "1e999", larger than int64) is refused: an id made up
+    from junk would be written as a new event.
+    """
+    raw = obj.get(key)
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        value: Any = int(raw) if len(raw) <= 20 else None
+    elif type(raw) is int:
+        value = raw
+    else:
+        value = None
+    if value is None or not 0 < value <= MAX_INT64:
+        if isinstance(raw, str):
+            shown = repr(raw[:40])
+        elif type(raw) is int:
+            shown = str(raw) if raw.bit_length() < 64 else "an integer out of range"
+        else:
+            shown = _type_name(raw)
+        raise BadResponse(f"{where}: {key!r} is not a positive whole-number id: got {shown}")
+    return int(value)
+
+
 def without_account_prefix(name: str, account: str | None) -> str:
     """A worker's name as the design's `worker` tag wants it: without a leading `<account>.`."""
     if account and name.startswith(account + ".") and len(name) > len(account) + 1:

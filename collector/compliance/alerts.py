@@ -23,14 +23,16 @@ that falls into a notice becomes excused; a firing alert, already notified, is n
 runs its normal course. When the notice ends and the violation goes on, a new pending episode starts then.
 
 Delivery: `AlertChange.notify` says which transitions go to Alertmanager and webhooks (firing, and resolved
-after firing). Delivery calls `mark_notified` once a firing alert has been delivered; `due_for_resend` returns
-the firing alerts to send again (`repeat=True`), including those whose delivery never succeeded.
+after firing). Delivery calls `record_delivery` once per batch a notifier accepted: it records which notifiers
+took each episode's firing and resolution (`already_delivered`, `took_firing`, `missing_firing` read that) and,
+for the primary notifier, marks the alert notified; `due_for_resend` returns the firing alerts to send again
+(`repeat=True`), including those whose delivery never succeeded.
 
 Persistence: the open alerts and the recently resolved ones are saved atomically to the state file after every
 call that changed them, and loaded by `load`, so a restarted collector neither re-notifies nor forgets.
-State file (JSON, `schema_version` 1)::
+State file (JSON, `schema_version` 2)::
 
-    {"schema_version": 1, "saved_at": <unix s>,
+    {"schema_version": 2, "saved_at": <unix s>,
      "alerts":   [<record>, ...],   # open: state pending | firing | excused, one per key
      "resolved": [<record>, ...]}   # state resolved, the last RESOLVED_KEPT_MAX of the last RESOLVED_KEPT_S
     <record> = {"finding": {"group_id", "rule", "subject", "severity", "value", "limit", "evidence",
@@ -38,7 +40,14 @@ State file (JSON, `schema_version` 1)::
                 "state", "started_at", "since", "ok_since", "notified",
                 "last_notified_at", "previous", "excuse", "resolution_notified",
                 "delivered_to", "resolution_delivered_to"}   # notifiers that took this episode's
-                                                             # firing / resolution (optional: older files)
+                                                             # firing / resolution (schema 2)
+
+Versions: schema 2 added `delivered_to` and `resolution_delivered_to`. Files of schema 1 and 2 are read; a
+schema 1 file loads with both empty, and a record of it that was `notified` (`resolution_notified`) counts as
+delivered to every notifier, as that release assumed. A key the schema does not know is an error (the file is
+set aside as corrupt): a file written by a newer release carries a higher `schema_version`, so an unknown key
+within a known version means the file is damaged or foreign, not newer. Downgrading is not transparent: a
+schema 1 release sets a schema 2 file aside and starts fresh, so it notifies the alerts still open again.
 
 All public methods hold one lock, so the scheduler's threads, delivery and the exporter may share one book.
 """
@@ -63,7 +72,8 @@ from collector.atomic import write_atomically
 from collector.compliance.findings import AlertEvent, AlertState, Finding, Severity
 from collector.config import AlertingConfig, AppConfig, Group, Notice
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 RESOLVED_KEPT_S = 7 * 86_400.0
 RESOLVED_KEPT_MAX = 500
 
@@ -148,6 +158,7 @@ class _FindingState(BaseModel):
 
 
 class _RecordState(BaseModel):
+    # forbid: an unknown key within a known schema version is a damaged file (see the module docstring)
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     finding: _FindingState
@@ -167,7 +178,7 @@ class _RecordState(BaseModel):
 class _StateFile(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    schema_version: Literal[1]
+    schema_version: Literal[1, 2]
     saved_at: float
     alerts: list[_RecordState]
     resolved: list[_RecordState] = []
@@ -236,6 +247,16 @@ def _load_record(state: _RecordState) -> AlertRecord:
     )
 
 
+def _with(names: tuple[str, ...], name: str) -> tuple[str, ...]:
+    return names if name in names else (*names, name)
+
+
+def _took_firing(record: AlertRecord, notifier: str) -> bool:
+    """Whether `notifier` took the record's firing; a notified record without any name is from a schema 1 file,
+    whose release counted an alert delivered everywhere once the primary took it."""
+    return notifier in record.delivered_to or (record.notified and not record.delivered_to)
+
+
 def parse_state(data: bytes) -> tuple[list[AlertRecord], list[AlertRecord]]:
     """Parse a state file's bytes into (open alerts, recently resolved); raise StateFileError if it is not one."""
     try:
@@ -243,7 +264,8 @@ def parse_state(data: bytes) -> tuple[list[AlertRecord], list[AlertRecord]]:
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise StateFileError(f"not a schema {SCHEMA_VERSION} alert state file: {where}: {first['msg']}") from None
+        versions = " or ".join(str(v) for v in READABLE_SCHEMA_VERSIONS)
+        raise StateFileError(f"not a schema {versions} alert state file: {where}: {first['msg']}") from None
     open_alerts = [_load_record(r) for r in state.alerts]
     resolved = [_load_record(r) for r in state.resolved]
     keys = [r.key for r in open_alerts]
@@ -511,9 +533,9 @@ class AlertBook:
     def due_for_resend(self, now: float) -> list[AlertChange]:
         """Firing alerts to send again at `now`, as `firing` changes with `repeat=True`.
 
-        Due when `resend_s` has passed since the last successful delivery (`mark_notified`) or, for an alert
-        never delivered, since it started firing (leaving delivery's own retries that long first).
-        Changes nothing: the alert counts as re-sent only once delivery calls `mark_notified`.
+        Due when `resend_s` has passed since the primary notifier last accepted it (`record_delivery`) or, for an
+        alert it never accepted, since it started firing (leaving delivery's own retries that long first).
+        Changes nothing: the alert counts as re-sent only once delivery records it (`record_delivery`).
         """
         with self._lock:
             due = []
@@ -534,67 +556,93 @@ class AlertBook:
                 if r.state == "firing"
             ]
 
-    def mark_notified(self, key: Key, at: float) -> bool:
-        """Record that the firing alert `key` was delivered at `at`; False if it is not firing (any more).
+    def record_delivery(self, notifier: str, events: Iterable[AlertEvent], at: float, *, primary: bool = False) -> int:
+        """Record that `notifier` accepted `events` (firings or resolutions of alert episodes); saves once (at `at`).
 
-        Saves the state file, so a restart does not send it again before `resend_s` has passed.
+        `already_delivered` then keeps the same change from going to that notifier again, even after a restart.
+        For the `primary` notifier a firing also marks the alert notified at the event's `at` (the round's time,
+        so re-sends stay on the rounds' rhythm) and a resolution marks it `resolution_notified`.
+        Returns how many records changed.
         """
         with self._lock:
-            record = self._open.get(key)
-            if record is None or record.state != "firing":
-                return False
-            self._put(replace(record, notified=True, last_notified_at=at))
-            if self._dirty:
-                self._save(at)
-            return True
-
-    def mark_resolution_notified(self, key: Key, started_at: float, at: float) -> bool:
-        """Record that the resolution of the alert episode (`key`, `started_at`) was delivered; saves."""
-        with self._lock:
-            for index, record in enumerate(self._resolved):
-                if record.key == key and record.started_at == started_at and not record.resolution_notified:
-                    self._resolved[index] = replace(record, resolution_notified=True)
-                    self._dirty = True
-                    self._save(at)
-                    return True
-            return False
-
-    def record_delivery(self, notifier: str, events: Iterable[AlertEvent], at: float) -> int:
-        """Record that `notifier` accepted `events` (firings or resolutions of alert episodes); saves once.
-
-        `already_delivered` then keeps the same change from going to that notifier again, even after a restart:
-        a re-send of an alert the primary notifier has not accepted yet goes only to the notifiers that lack it.
-        Returns how many changes were new to the notifier.
-        """
-        with self._lock:
-            recorded = 0
+            changed = 0
             for event in events:
                 if event.state == "firing":
-                    record = self._open.get(event.finding.key)
-                    if record is None or record.started_at != event.started_at or notifier in record.delivered_to:
-                        continue
-                    self._put(replace(record, delivered_to=(*record.delivered_to, notifier)))
-                else:
-                    index = self._resolved_index(event)
-                    if index is None or notifier in self._resolved[index].resolution_delivered_to:
-                        continue
-                    record = self._resolved[index]
-                    delivered = (*record.resolution_delivered_to, notifier)
-                    self._resolved[index] = replace(record, resolution_delivered_to=delivered)
-                    self._dirty = True
-                recorded += 1
-            if recorded:
+                    changed += self._record_firing(notifier, event, primary)
+                elif event.state == "resolved":
+                    changed += self._record_resolution(notifier, event, primary)
+            if self._dirty:
                 self._save(at)
-            return recorded
+            return changed
+
+    def _record_firing(self, notifier: str, event: AlertEvent, primary: bool) -> int:
+        record = self._open.get(event.finding.key)
+        if record is not None and record.started_at == event.started_at:
+            updated = replace(record, delivered_to=_with(record.delivered_to, notifier))
+            if primary and record.state == "firing":
+                last = record.last_notified_at
+                updated = replace(updated, notified=True, last_notified_at=max(event.at, last or event.at))
+            if updated == record:
+                return 0
+            self._put(updated)
+            return 1
+        index = self._resolved_index(event)  # the firing went out after the episode resolved
+        if index is None or notifier in self._resolved[index].delivered_to:
+            return 0
+        resolved = self._resolved[index]
+        self._resolved[index] = replace(resolved, delivered_to=_with(resolved.delivered_to, notifier))
+        self._dirty = True
+        return 1
+
+    def _record_resolution(self, notifier: str, event: AlertEvent, primary: bool) -> int:
+        index = self._resolved_index(event)
+        if index is None:
+            return 0
+        record = self._resolved[index]
+        updated = replace(record, resolution_delivered_to=_with(record.resolution_delivered_to, notifier))
+        if primary:
+            updated = replace(updated, resolution_notified=True)
+        if updated == record:
+            return 0
+        self._resolved[index] = updated
+        self._dirty = True
+        return 1
 
     def already_delivered(self, notifier: str, event: AlertEvent) -> bool:
         """Whether `notifier` has accepted this very change (same alert, episode and state) before."""
         with self._lock:
             if event.state == "firing":
-                record = self._open.get(event.finding.key)
-                return record is not None and record.started_at == event.started_at and notifier in record.delivered_to
+                record = self._episode(event)
+                return record is not None and _took_firing(record, notifier)
             index = self._resolved_index(event)
-            return index is not None and notifier in self._resolved[index].resolution_delivered_to
+            if index is None:
+                return False
+            record = self._resolved[index]
+            if record.resolution_notified and not record.resolution_delivered_to:  # schema 1: went everywhere
+                return True
+            return notifier in record.resolution_delivered_to
+
+    def took_firing(self, notifier: str, event: AlertEvent) -> bool:
+        """Whether `notifier` accepted the firing of the episode `event` belongs to (delivery sends a notifier the
+        resolution of an episode only if it took, or still has queued, its firing)."""
+        with self._lock:
+            record = self._episode(event)
+            return record is not None and _took_firing(record, notifier)
+
+    def missing_firing(self, event: AlertEvent, notifiers: Iterable[str]) -> list[str]:
+        """Those of `notifiers` that have not accepted the firing of `event`'s episode (still open)."""
+        with self._lock:
+            record = self._open.get(event.finding.key)
+            if record is None or record.started_at != event.started_at or record.state != "firing":
+                return []
+            return [name for name in notifiers if not _took_firing(record, name)]
+
+    def _episode(self, event: AlertEvent) -> AlertRecord | None:
+        record = self._open.get(event.finding.key)
+        if record is not None and record.started_at == event.started_at:
+            return record
+        index = self._resolved_index(event)
+        return None if index is None else self._resolved[index]
 
     def _resolved_index(self, event: AlertEvent) -> int | None:
         for index, record in enumerate(self._resolved):

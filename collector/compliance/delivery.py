@@ -9,7 +9,8 @@ counted.
 Alertmanager forgets an alert whose `endsAt` has passed, so a firing alert must be re-posted to the notifiers
 that ask for it (`resend_interval_s`), as Prometheus does; Alertmanager deduplicates by labels, so a re-post
 never re-notifies. The caller feeds `Delivery` the alert book's re-sends (`AlertChange.repeat`, from
-`AlertBook.due_for_resend`), which go to re-posting notifiers only, never to the webhook or the log. Events
+`AlertBook.due_for_resend`), which go to re-posting notifiers only, never to the webhook or the log (a copy
+that is not a repeat re-offers a firing to the notifiers that never took it, see `Delivery.submit`). Events
 that carry `notify` (`AlertChange`) are sent only when it is true: a pending alert that closes without firing
 resolves silently. Silences are Alertmanager's business: a silenced alert is still posted, Alertmanager
 suppresses its notification.
@@ -108,12 +109,20 @@ def shown_key(key: AlertKey) -> str:
     return "/".join(part for part in key if part)
 
 
+def episode_id(event: AlertEvent) -> str:
+    """A stable key of one alert episode (alert and `started_at`), shared by its firing and its resolution: what a
+    receiver that pairs trigger and resolve (PagerDuty's `dedup_key`) wants."""
+    group_id, rule, subject = alert_key(event)
+    text = "\x1f".join((group_id, rule, subject, rfc3339(event.started_at)))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def change_id(event: AlertEvent) -> str:
     """A stable key of one change (alert, episode, state): the same firing or resolution always has the same id.
 
     The book records each notifier's deliveries, but a collector killed between a webhook accepting a change and
-    the book saving that can only send it again; a receiver that drops ids it has seen (PagerDuty's `dedup_key`,
-    Opsgenie's alias) then shows it once.
+    the book saving that can only send it again; a receiver that drops ids it has seen then shows it once. It
+    differs between an episode's firing and its resolution; `episode_id` is the one they share.
     """
     group_id, rule, subject = alert_key(event)
     text = "\x1f".join((group_id, rule, subject, rfc3339(event.started_at), event.state))
@@ -164,6 +173,10 @@ def alert_annotations(finding: Finding) -> dict[str, str]:
             annotations[key] = text[:MAX_ANNOTATION_CHARS]
     annotations["summary"] = alert_summary(finding)
     return annotations
+
+
+def _episode(event: AlertEvent) -> tuple[AlertKey, float]:
+    return alert_key(event), event.started_at
 
 
 def _redacted(mapping: Mapping[str, str], redact: Redactor) -> dict[str, str]:
@@ -327,9 +340,11 @@ class AlertmanagerNotifier:
 class WebhookNotifier:
     """Posts `{"version": 1, "alerts": [...]}` to a generic JSON webhook.
 
-    Each alert: `id` (the change's dedup key, see `change_id`), `state` (firing or resolved), `at` (when this
-    change happened), `startsAt`, `endsAt` (resolved only, else null), and the same `labels` and `annotations`
-    Alertmanager gets.
+    Each alert: `id` (one per change: the same firing or resolution always has the same id, so a receiver
+    drops one it has seen; see `change_id`), `episode_id` (one per alert episode, the same for its firing and
+    its resolution: a PagerDuty-style dedup key that pairs trigger and resolve; see `episode_id`), `state` (firing
+    or resolved), `at` (when this change happened), `startsAt`, `endsAt` (resolved only, else null), and the same
+    `labels` and `annotations` Alertmanager gets.
     """
 
     VERSION: Final = 1
@@ -366,6 +381,7 @@ class WebhookNotifier:
         alerts = [
             {
                 "id": change_id(event),
+                "episode_id": episode_id(event),
                 "state": event.state,
                 "at": rfc3339(event.at),
                 "startsAt": rfc3339(event.started_at),
@@ -476,6 +492,8 @@ class _Lane:
     next_attempt_at: float = float("-inf")
     busy: bool = False
     in_flight: int = 0  # the first `in_flight` queued entries are being sent right now
+    # Episodes whose firing this notifier accepted in this process and whose resolution has not come yet
+    firings_sent: set[tuple[AlertKey, float]] = field(default_factory=set)
     delivered: int = 0
     failed_attempts: int = 0
     retried: int = 0
@@ -491,11 +509,20 @@ class Delivery:
     Safe to call from several threads: one flush per notifier at a time, and the lock is never held while
     a request is in flight.
 
-    Re-posting what still fires is the caller's: it submits the alert book's re-sends. `on_delivered(name,
-    events)` is called after a notifier accepted events (outside the lock), e.g. to `AlertBook.mark_notified`
-    them. `already_delivered(name, event)` (e.g. `AlertBook.already_delivered`) keeps a change a notifier has
-    accepted before from being queued for it again: a re-send of an alert the primary notifier never accepted
-    must not reach a webhook that did, nor must the first rounds after a restart.
+    Re-posting what still fires is the caller's: it submits the alert book's re-sends. The hooks concern the
+    `tracked` notifiers only (default: all), those whose deliveries the caller records:
+
+    * `on_delivered(name, events)` is called after a tracked notifier accepted a batch (e.g. to
+      `AlertBook.record_delivery` it);
+    * `already_delivered(name, event)` (e.g. `AlertBook.already_delivered`) keeps a change a notifier has
+      accepted before from being queued for it again: a re-offered firing must not reach a webhook that took
+      it, nor must the first rounds after a restart;
+    * `took_firing(name, event)` (e.g. `AlertBook.took_firing`) says whether the notifier accepted the firing
+      of a resolution's episode (see `submit`).
+
+    Lock order: the hooks may take the caller's locks (the alert book's, held while it saves and fsyncs), so
+    `Delivery` never calls them while it holds its own lock: `submit` asks them before taking it, and
+    `on_delivered` runs after the batch is taken off the queue. The two locks are never nested.
     """
 
     def __init__(
@@ -505,6 +532,8 @@ class Delivery:
         policy: RetryPolicy | None = None,
         on_delivered: Callable[[str, Sequence[AlertEvent]], None] | None = None,
         already_delivered: Callable[[str, AlertEvent], bool] | None = None,
+        took_firing: Callable[[str, AlertEvent], bool] | None = None,
+        tracked: Iterable[str] | None = None,
         log: logging.Logger | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -516,6 +545,10 @@ class Delivery:
         self._policy = policy or RetryPolicy()
         self._on_delivered = on_delivered
         self._already_delivered = already_delivered
+        self._took_firing = took_firing
+        self.tracked: tuple[str, ...] = tuple(self._lanes) if tracked is None else tuple(tracked)
+        if unknown := set(self.tracked) - set(self._lanes):
+            raise ValueError(f"tracked notifiers that are not configured: {sorted(unknown)}")
         self._log = log or logging.getLogger(__name__)
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -525,28 +558,72 @@ class Delivery:
         """The configured notifiers, in order."""
         return tuple(self._lanes)
 
-    def submit(self, events: Iterable[AlertEvent], now: float | None = None) -> int:
-        """Queue the events that notify (see `notifies`) for every notifier; returns how many of them there were.
+    def submit(
+        self, events: Iterable[AlertEvent], now: float | None = None, *, only: Iterable[str] | None = None
+    ) -> int:
+        """Queue the events that notify (see `notifies`) for every notifier (or `only` those named); returns how
+        many of them there were. For each notifier:
 
-        Re-sends (`is_repeat`) are queued only for notifiers with a `resend_interval_s`.
+        * a re-send (`is_repeat`) is queued only if it has a `resend_interval_s` and no entry for that alert is
+          queued already;
+        * any other event is not queued when the same change (`change_id`) is queued already, nor (tracked
+          notifiers) when `already_delivered` says it took it before. While a notifier is down, rounds would
+          otherwise pile up copies of one firing and push real transitions out of its queue;
+        * a resolution is not queued for a tracked notifier that never took the firing of that episode
+          (`took_firing`) and has none queued or just sent: it never showed the alert, so a resolution would
+          only confuse it (the firing was dropped, or expired, or lost in a restart before it was re-offered).
         """
         now = self._monotonic() if now is None else now
         notifying = [event for event in events if notifies(event)]
         if not notifying:
             return 0
+        names = list(self._lanes) if only is None else [name for name in self._lanes if name in set(only)]
+        # The hooks take the caller's locks (the book's, held during an fsyncing save): asked before ours.
+        had: set[tuple[str, int]] = set()
+        took: set[tuple[str, int]] = set()
+        for name in names:
+            if name not in self.tracked:
+                continue
+            for index, event in enumerate(notifying):
+                if is_repeat(event):
+                    continue
+                if self._already_delivered is not None and self._already_delivered(name, event):
+                    had.add((name, index))
+                if event.state == "resolved" and (self._took_firing is None or self._took_firing(name, event)):
+                    took.add((name, index))
         overflow: list[tuple[str, _Entry]] = []
         with self._lock:
-            for name, lane in self._lanes.items():
+            for name in names:
+                lane = self._lanes[name]
+                tracked = name in self.tracked
                 reposts = lane.notifier.resend_interval_s is not None
-                queued = {alert_key(entry.event) for entry in lane.queue}
-                for event in notifying:
-                    if is_repeat(event) and (not reposts or alert_key(event) in queued):
-                        # A re-send of an alert still waiting in the queue adds nothing: while a notifier is
-                        # down, re-sends would otherwise pile up and push real transitions out.
-                        continue
-                    if not is_repeat(event) and self._already_delivered and self._already_delivered(name, event):
-                        continue
+                queued_keys = {alert_key(entry.event) for entry in lane.queue}
+                queued_ids = {change_id(entry.event) for entry in lane.queue if not is_repeat(entry.event)}
+                queued_firings = {_episode(entry.event) for entry in lane.queue if entry.event.state == "firing"}
+                for index, event in enumerate(notifying):
+                    if is_repeat(event):
+                        if not reposts or alert_key(event) in queued_keys:
+                            continue
+                    else:
+                        sent = False
+                        if event.state == "resolved":
+                            sent = _episode(event) in lane.firings_sent
+                            lane.firings_sent.discard(_episode(event))
+                        if (name, index) in had or change_id(event) in queued_ids:
+                            continue
+                        unseen = (name, index) not in took and _episode(event) not in queued_firings and not sent
+                        if event.state == "resolved" and tracked and unseen:
+                            self._log.info(
+                                "alert resolution not sent to %s, which never took the firing: %s",
+                                name,
+                                shown_key(alert_key(event)),
+                            )
+                            continue
+                        queued_ids.add(change_id(event))
                     lane.queue.append(_Entry(event, now))
+                    queued_keys.add(alert_key(event))
+                    if event.state == "firing":
+                        queued_firings.add(_episode(event))
                 while len(lane.queue) > self._policy.max_queue:
                     # The oldest entry not being sent right now: the batch in flight stays the queue's head.
                     oldest = lane.queue[lane.in_flight]
@@ -625,8 +702,11 @@ class Delivery:
             with self._lock:
                 lane.busy = False
                 lane.in_flight = 0
-                for _ in batch:
+                for entry in batch:
                     lane.queue.popleft()
+                    if entry.event.state == "firing" and name in self.tracked:
+                        # Until the caller has recorded it, a resolution must still find this firing taken.
+                        lane.firings_sent.add(_episode(entry.event))
                 repeats = sum(1 for entry in batch if is_repeat(entry.event))
                 lane.delivered += len(batch) - repeats
                 lane.retried += sum(1 for entry in batch if entry.attempts > 0)
@@ -634,7 +714,7 @@ class Delivery:
                 lane.failures_in_row = 0
                 lane.next_attempt_at = float("-inf")
             delivered += len(batch)
-            if self._on_delivered is not None:
+            if self._on_delivered is not None and name in self.tracked:
                 try:
                     self._on_delivered(name, sent)
                 except Exception:  # the events are delivered; a failing callback must not send them again

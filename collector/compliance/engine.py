@@ -2,9 +2,10 @@
 
 The engine owns no timing: the scheduler calls `evaluate(group, now)` once per interval for each group, and
 `Delivery.flush` runs on its own. Each round writes the alert transitions as `violation` points, hands the
-notifying ones and the book's due re-sends to delivery, and marks alerts notified once the primary notifier
-(Alertmanager if configured, else the webhook, else the log) accepted them, so a restart does not notify
-them again.
+notifying ones and the book's due re-sends to delivery, and records in the book what each notifier accepted
+(the primary notifier, Alertmanager if configured, else the webhook, else the log, marks alerts notified), so
+neither a re-send nor a restart notifies anyone twice, and a notifier that missed a firing is offered it again
+with each re-send until it takes it.
 """
 
 from __future__ import annotations
@@ -65,25 +66,34 @@ class ComplianceEngine:
         """
         view = self.observer.observe(group, now)
         # Re-sends go out during the grace too: after a restart, Alertmanager must not let open alerts expire.
-        resends = [self._resend(event) for event in self.book.due_for_resend(now) if event.finding.group_id == group.id]
+        resends = [event for event in self.book.due_for_resend(now) if event.finding.group_id == group.id]
         if now < self._judge_from:
-            self.delivery.submit(resends)
+            self._submit_resends(resends)
             return []
         findings = rules.evaluate(view, self.settings)
         changes = self.book.evaluate(findings, now)
         # Delivery first: the book has already saved the transition, so nothing may stand between the two.
-        self.delivery.submit([*changes, *resends])
+        self.delivery.submit(changes)
+        # A re-send of an alert that changed in this round is stale (queued after its resolution, it would open
+        # the alert again downstream).
+        changed = {change.finding.key for change in changes}
+        self._submit_resends([event for event in resends if event.finding.key not in changed])
         summary = self.observer.summarize(view, findings)
         self._last_rounds[group.id] = summary
         transitions = [violation_line(change, note=change.excuse) for change in changes]
         self._sink.write([*transitions, *compliance_lines(summary)])
         return findings
 
-    def _resend(self, event: AlertChange) -> AlertChange:
-        """A re-send of an alert nobody accepted yet (a restart between saving and delivering, a notifier down)
-        goes to every notifier as the firing it is, not only to those that take repeats."""
-        record = self.book.get(event.finding.key)
-        return event if record is not None and record.notified else replace(event, repeat=False)
+    def _submit_resends(self, resends: Sequence[AlertChange]) -> None:
+        """Hand the due re-sends to delivery: each as a repeat (re-posting notifiers keep it alive), and, to the
+        tracked notifiers that never took this firing (the primary while it was down, a webhook whose copy was
+        dropped or lost in a restart), once more as the firing it is. `already_delivered` keeps those that took it
+        out, and delivery's queue holds one copy of it at most."""
+        for event in resends:
+            missing = self.book.missing_firing(event, self.delivery.tracked)
+            if missing:
+                self.delivery.submit([replace(event, repeat=False)], only=missing)
+        self.delivery.submit(resends)
 
 
 def build_delivery(
@@ -126,19 +136,22 @@ def delivery_for_book(
     """Delivery that records in `book` what each notifier accepted and never sends a notifier a change twice.
 
     The first notifier is the primary: its acceptance marks an alert notified (re-sends are timed from it, and a
-    restart resumes from it); the others only get what they have not accepted yet.
+    restart resumes from it); the others only get what they have not accepted yet. One `record_delivery` (one
+    save) per delivered batch. A log notifier other than the primary is not tracked: a log line cannot be lost
+    downstream nor deduplicated by a receiver, so recording it would cost a save per batch for nothing; it logs
+    each transition once, and is never re-offered a firing nor refused a resolution.
     """
     primary = notifiers[0].name
+    tracked = [n.name for n in notifiers if n.name == primary or not isinstance(n, LogNotifier)]
 
     def delivered(name: str, events: Sequence[AlertEvent]) -> None:
-        book.record_delivery(name, events, clock())
-        if name != primary:
-            return
-        for event in events:
-            if event.state == "firing" and isinstance(event, AlertChange):
-                # The round's time, not the delivery's: re-sends then stay on the rounds' rhythm.
-                book.mark_notified(event.finding.key, event.at)
-            elif event.state == "resolved":
-                book.mark_resolution_notified(event.finding.key, event.started_at, event.at)
+        book.record_delivery(name, events, clock(), primary=name == primary)
 
-    return Delivery(notifiers, on_delivered=delivered, already_delivered=book.already_delivered, log=log)
+    return Delivery(
+        notifiers,
+        on_delivered=delivered,
+        already_delivered=book.already_delivered,
+        took_firing=book.took_firing,
+        tracked=tracked,
+        log=log,
+    )

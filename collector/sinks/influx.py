@@ -131,29 +131,58 @@ def _status_error(
         message = f"InfluxDB at {where} failed the {what} with {status} (retryable): {detail}"
         return StorageError(message, status=status, retryable=True)
     if status == 400 and what == "write":
-        dropped = _DROPPED.search(detail)
+        match = _DROPPED.search(detail)
+        dropped = int(match.group(1)) if match is not None else None
         if "unable to parse" in detail:
             summary = f"could not parse part of a {lines}-line batch"
         elif dropped is not None:
-            summary = f"dropped {dropped.group(1)} of {lines} lines"
+            summary = f"dropped {dropped} of {lines} lines"
         else:
             summary = f"refused a {lines}-line batch"
-        return StorageError(f"InfluxDB at {where} {summary} (400): {detail}", status=status, retryable=False)
+        message = f"InfluxDB at {where} {summary} (400): {detail}"
+        return StorageError(message, status=status, retryable=False, dropped=dropped)
     message = f"InfluxDB at {where} refused the {what} ({status}): {detail}"
     return StorageError(message, status=status, retryable=False)
 
 
-def _response_text(response: requests.Response) -> str:
-    """The error text of an InfluxDB answer: `error` (1.x) or `message` (2.x/3.x) from JSON, else the body."""
+# What is read of an answer (decompressed): an error body only for its text, a query answer whole up to a cap
+# far above any query minewatch runs (a month of one group's points is a few MiB).
+ERROR_BODY_BYTES = 64 * 1024
+MAX_QUERY_BYTES = 256 * 1024 * 1024
+
+
+def _read_body(response: requests.Response, limit: int) -> tuple[bytes, bool]:
+    """At most `limit` bytes of a streamed answer's body, and whether that was all of it; the rest is not read."""
+    chunks: list[bytes] = []
+    size = 0
     try:
-        payload = response.json()
+        for chunk in response.iter_content(64 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return b"".join(chunks)[:limit], False
+        return b"".join(chunks), True
+    finally:
+        response.close()
+
+
+def _response_text(response: requests.Response) -> str:
+    """The error text of an InfluxDB answer: `error` (1.x) or `message` (2.x/3.x) from JSON, else the body
+    (its first `ERROR_BODY_BYTES` only)."""
+    try:
+        raw, _ = _read_body(response, ERROR_BODY_BYTES)
+    except requests.RequestException:
+        return ""
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        payload = json.loads(text)
     except ValueError:
-        return response.text
+        return text
     if isinstance(payload, dict):
         for key in ("error", "message"):
             if isinstance(payload.get(key), str):
                 return str(payload[key])
-    return response.text
+    return text
 
 
 class V1Transport:
@@ -203,7 +232,9 @@ class V1Transport:
     def _request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
         """Send one request; network failures become retryable `StorageError`s."""
         try:
-            return self._session.request(method, self.url + path, timeout=self.timeout_s, auth=self._auth, **kwargs)
+            return self._session.request(
+                method, self.url + path, timeout=self.timeout_s, auth=self._auth, stream=True, **kwargs
+            )
         except (requests.ConnectionError, requests.Timeout) as exc:
             kind = "timed out" if isinstance(exc, requests.Timeout) else "unreachable"
             detail = _truncate(self._redact(_one_line(str(exc))))
@@ -241,6 +272,7 @@ class V1Transport:
         response = self._request("POST", "/write", what="write", params=params, data=body, headers=headers)
         if not 200 <= response.status_code < 300:
             raise self._error(response, "write", len(lines))
+        response.close()
 
     def query(self, influxql: str, *, epoch: str | None = "ns") -> list[Series]:
         """Run InfluxQL against the database; return every series of every statement, in order.
@@ -257,9 +289,22 @@ class V1Transport:
         if response.status_code != 200:
             raise self._error(response, "query")
         try:
-            payload = response.json()
+            body, complete = _read_body(response, MAX_QUERY_BYTES)
+        except requests.RequestException as exc:
+            detail = _truncate(self._redact(_one_line(str(exc))))
+            raise StorageError(
+                f"InfluxDB at {self.where} broke off the query answer: {detail}", retryable=True
+            ) from exc
+        if not complete:
+            raise StorageError(
+                f"InfluxDB at {self.where} answered the query with more than {MAX_QUERY_BYTES // 2**20} MiB: not read",
+                status=200,
+                retryable=False,
+            )
+        try:
+            payload = json.loads(body)
         except ValueError as exc:
-            detail = _truncate(self._redact(_one_line(response.text)))
+            detail = _truncate(self._redact(_one_line(body[:ERROR_BODY_BYTES].decode("utf-8", errors="replace"))))
             raise StorageError(
                 f"InfluxDB at {self.where} answered the query with non-JSON: {detail}", status=200, retryable=False
             ) from exc
@@ -312,10 +357,11 @@ class V1Transport:
         """True if `/ping` answers 2xx."""
         try:
             response = self._session.get(
-                self.url + "/ping", timeout=self.timeout_s, headers=self._headers, auth=self._auth
+                self.url + "/ping", timeout=self.timeout_s, headers=self._headers, auth=self._auth, stream=True
             )
         except requests.RequestException:
             return False
+        response.close()  # the body is not needed (nor read)
         return 200 <= response.status_code < 300
 
     def close(self) -> None:

@@ -17,7 +17,9 @@ What line protocol cannot carry is defined here, and tested against influxd 1.6.
   whitespace) or holding a backslash right before a comma, `=`, space or `"` (InfluxDB 1.x loses that backslash: it
   unescapes measurement names twice, and its field scanner reads `\\` as an escaped pair, so the escape after
   it is lost); a measurement starting with `#` (the line would be a comment, silently dropped); and the tag or
-  field key `time` (InfluxDB refuses the point).
+  field key `time` (InfluxDB refuses the point);
+- a lone surrogate (JSON can carry `"\ud800"`; UTF-8 cannot encode it) becomes U+FFFD in values and names
+  alike: the one change made to a name, because the alternative is a line no transport can send.
 Every line holds exactly one point: the output never contains a newline or carriage return.
 """
 
@@ -48,9 +50,25 @@ class LineProtocolError(ValueError):
     """A point that cannot be written (bad name, no fields, non-finite float, int64 overflow, wrong type)."""
 
 
+def valid_unicode(text: str) -> str:
+    """The text with every lone surrogate (from JSON like `"\\ud800"`) replaced by U+FFFD, which UTF-8 can encode.
+
+    A surrogate pair left split (`"\\ud83d\\ude00"` built by hand) is joined into its character. The fast path
+    (ASCII, or text that encodes) returns the text itself; only a text holding a surrogate pays for the fix.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 def sanitize_tag_value(value: str) -> str:
-    """Make a pool-provided value safe as a tag value: newline, CR and NUL become spaces, trailing backslashes go."""
-    return value.translate(_LINE_BREAKS).rstrip("\\")
+    """Make a pool-provided value safe as a tag value: newline, CR and NUL become spaces, trailing backslashes go,
+    lone surrogates become U+FFFD."""
+    return valid_unicode(value).translate(_LINE_BREAKS).rstrip("\\")
 
 
 # A line starting with `#` is a comment; InfluxDB strips leading spaces (escaped here), tabs and NULs.
@@ -69,6 +87,7 @@ def _check_name(name: str, what: str) -> None:
 # Names come from a small fixed set, so validating and escaping each once keeps the hot path cheap.
 @lru_cache(maxsize=4096)
 def _measurement(name: str) -> str:
+    name = valid_unicode(name)
     _check_name(name, "measurement")
     if name.startswith(_MEASUREMENT_CANNOT_START) or any(pair in name for pair in _BACKSLASH_BEFORE_ESCAPE):
         raise LineProtocolError(
@@ -79,6 +98,7 @@ def _measurement(name: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _key(name: str) -> str:
+    name = valid_unicode(name)
     _check_name(name, "key")
     if name in _RESERVED_KEYS:
         raise LineProtocolError(f"key {name!r} cannot be written (InfluxDB reserves it)")
@@ -88,6 +108,7 @@ def _key(name: str) -> str:
 @lru_cache(maxsize=4096)
 def _field_key(name: str) -> str:
     rendered = _key(name)
+    name = valid_unicode(name)
     if name.startswith("\t") or any(pair in name for pair in _BACKSLASH_BEFORE_ESCAPE):
         raise LineProtocolError(
             f'field key {name!r} cannot be written (leading tab, or backslash before , = space or ")'
@@ -108,7 +129,7 @@ def _integer(value: int) -> str:
 
 
 def _string(value: str) -> str:
-    return '"' + value.translate(_LINE_BREAKS).translate(_STRING_FIELD_ESCAPES) + '"'
+    return '"' + valid_unicode(value).translate(_LINE_BREAKS).translate(_STRING_FIELD_ESCAPES) + '"'
 
 
 # Dispatch on the exact type: bool (a subclass of int) is refused, flags are written as 0/1 integers.

@@ -6,9 +6,11 @@ for it); a small router in front keeps it to `/metrics` and answers `/` with a p
 
 With `basic_auth=(username, password)` every request needs HTTP basic auth: a missing or wrong `Authorization`
 header gets a 401 with `WWW-Authenticate: Basic realm="minewatch"`, the credentials are compared in constant
-time (`hmac.compare_digest`), and each refusal is counted in `minewatch_exporter_auth_failures_total{reason}`
-(`missing` or `invalid`). Credentials are never logged. Serving a non-loopback address without basic auth
-works but logs a warning.
+time (`hmac.compare_digest` of SHA-256 digests, so not even their length leaks), and each refusal is counted
+in `minewatch_exporter_auth_failures_total{reason}` (`missing` or `invalid`). Credentials are never logged.
+Serving a non-loopback address without basic auth works but logs a warning; so does basic auth on a
+non-loopback address (plain HTTP: the password travels in clear text). The password is read once at start-up:
+rotating it needs a restart.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import threading
 from base64 import b64decode
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from hashlib import sha256
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from ipaddress import ip_address
@@ -89,7 +92,8 @@ class BasicAuth(PrometheusCollector):
     def __init__(self, username: str, password: str) -> None:
         if not username or not password or ":" in username:
             raise ValueError("basic auth needs a username without ':' and a non-empty password")
-        self._expected = f"{username}:{password}".encode()
+        # Digests of equal length are compared, so neither the content nor the length of the credentials leaks.
+        self._expected = sha256(f"{username}:{password}".encode()).digest()
         self._lock = threading.Lock()
         self._failures = dict.fromkeys(AUTH_FAILURE_REASONS, 0)
 
@@ -111,8 +115,8 @@ class BasicAuth(PrometheusCollector):
             given = b64decode(encoded.strip(), validate=True)
         except (binascii.Error, ValueError):
             return "invalid"
-        # Constant time in the content; both usernames and passwords are compared in one go.
-        return None if hmac.compare_digest(given, self._expected) else "invalid"
+        # Constant time: both usernames and passwords in one go, as SHA-256 digests (equal lengths whatever is sent).
+        return None if hmac.compare_digest(sha256(given).digest(), self._expected) else "invalid"
 
     def failures(self) -> dict[str, int]:
         """Refusals so far by reason."""
@@ -202,11 +206,18 @@ def start_exporter(
     log = log or logging.getLogger("minewatch.exporter")
     registry = build_registry(collector, engine, version=version or minewatch_version(), log=log)
     app = _routed(make_wsgi_app(registry))
+    loopback = ip_address(address).is_loopback
     if basic_auth is not None:
         auth = BasicAuth(*basic_auth)
         registry.register(auth)
         app = _authenticated(app, auth)
-    elif not ip_address(address).is_loopback:
+        if not loopback:
+            log.warning(
+                "the Prometheus exporter listens on %s with basic auth over plain HTTP: the password crosses the "
+                "network in clear text with every scrape (serve it through a TLS proxy, or listen on loopback)",
+                address,
+            )
+    elif not loopback:
         log.warning(
             "the Prometheus exporter listens on %s without basic auth: anyone who can reach the port can read "
             "the metrics (set [exporter] basic_auth_username and basic_auth_password_env or _file)",

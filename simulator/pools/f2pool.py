@@ -15,6 +15,7 @@ from simulator import truth
 from simulator.pools.base import (
     RETRY_AFTER_S,
     SATS_PER_BTC,
+    HistoryBin,
     Request,
     Response,
     Route,
@@ -55,10 +56,12 @@ HistoryKey = Literal["history", "hash_rate_list"]
 class F2PoolApi:
     """Routes and renders the F2Pool v2 endpoints for one scenario."""
 
-    def __init__(self, scenario: Scenario, *, history_key: HistoryKey = "history") -> None:
+    def __init__(self, scenario: Scenario, *, history_key: HistoryKey = "history", current_bin: bool = False) -> None:
+        """`current_bin`: the history also holds the bin in progress, with its mean so far (a partial figure)."""
         self._scenario = scenario
         self._accounts = accounts_by_secret(scenario, "f2pool")
         self._history_key = history_key
+        self._current_bin = current_bin
 
     def route(self, request: Request) -> Route | None:
         """Match an F2Pool v2 path (POST only) and select the account by the `F2P-API-SECRET` header."""
@@ -103,7 +106,7 @@ class F2PoolApi:
                 interval, duration = _history_query(body)
             except ValueError as exc:
                 return _error(PARAMS_ERROR, f"params_error: {exc}")
-            rows = hash_rate_history(self._scenario, account, t, interval, duration) if mined else []
+            rows = hash_rate_history(self._scenario, account, t, interval, duration, self._current_bin) if mined else []
             return json_response({self._history_key: rows})
         if route.endpoint == "worker_list":
             return json_response(worker_list(self._scenario, account, t) if mined else {"workers": []})
@@ -169,16 +172,20 @@ def _seconds(body: dict[str, Any], name: str) -> int:
 
 
 def hash_rate_history(
-    scenario: Scenario, account: Account, t: int, interval: int, duration: int
+    scenario: Scenario, account: Account, t: int, interval: int, duration: int, current_bin: bool = False
 ) -> list[dict[str, Any]]:
     """`POST /v2/hash_rate/history`: the complete `interval` bins of the last `duration` s, oldest first.
 
     Each bin is stamped with its start and holds the mean hashrate over it (H/s doubles), the FPPS reward its
     hashes earned, and the workers online at its end. Bins during an outage of the pool's API are there (the
-    pool kept mining); bins before the scenario's history start are not.
+    pool kept mining); bins before the scenario's history start are not. With `current_bin`, the bin in
+    progress comes last, holding the mean of its elapsed part only (a figure that will still change).
     """
     rows = []
-    for b in history_bins(scenario, account, t, interval, duration // interval):
+    bins = history_bins(scenario, account, t, interval, duration // interval)
+    if current_bin:
+        bins.append(current_history_bin(scenario, account, t, interval))
+    for b in bins:
         end = b.start + b.length
         reward = truth.hashes_to_sats(scenario, b.hashrate_hs * b.length)
         local = _local_factor(scenario, account, "")
@@ -195,6 +202,13 @@ def hash_rate_history(
             }
         )
     return rows
+
+
+def current_history_bin(scenario: Scenario, account: Account, t: int, length: int) -> HistoryBin:
+    """The bin in progress at `t` (aligned to multiples of `length`): the mean over its elapsed part only."""
+    start = t // length * length
+    elapsed = max(1, t - start)
+    return HistoryBin(start, length, truth.account_hashes(scenario, account, start, start + elapsed) / elapsed)
 
 
 def _rates(rate: float, reject_pct: float) -> dict[str, float]:

@@ -24,6 +24,7 @@ from simulator.pools.base import (
     history_bins,
     json_response,
 )
+from simulator.pools.f2pool import current_history_bin
 from simulator.scenario import Account, Scenario, day_start_ts
 
 PREFIX = "/res/openapi/v1/"
@@ -67,9 +68,11 @@ class _ApiError(Exception):
 class ViabtcApi:
     """Routes and renders the ViaBTC open API endpoints for one scenario."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, current_bin: bool = False) -> None:
+        """`current_bin`: the chart also holds the point in progress, with its mean so far (a partial figure)."""
         self._scenario = scenario
         self._accounts = accounts_by_secret(scenario, "viabtc")
+        self._current_bin = current_bin
 
     def route(self, request: Request) -> Route | None:
         """Match a ViaBTC open API path and select the account by its `X-API-KEY` header."""
@@ -119,7 +122,9 @@ class ViabtcApi:
             return envelope(hashrate(self._scenario, account, t, coin.upper(), mine))
         if route.endpoint == "hashrate/chart":
             interval, points, utc_days = _chart_query(query)
-            return envelope(chart_rows(self._scenario, account, t, interval, points, utc_days) if mine else [])
+            if not mine:
+                return envelope([])
+            return envelope(chart_rows(self._scenario, account, t, interval, points, utc_days, self._current_bin))
         page, limit = _paging(query)
         if route.endpoint == "hashrate/worker":
             rows = worker_rows(self._scenario, account, t, coin.upper()) if mine else []
@@ -266,18 +271,29 @@ def _chart_query(query: Any) -> tuple[str, int, bool]:
 
 
 def chart_rows(
-    scenario: Scenario, account: Account, t: int, interval: str, points: int, utc_days: bool
+    scenario: Scenario,
+    account: Account,
+    t: int,
+    interval: str,
+    points: int,
+    utc_days: bool,
+    current_bin: bool = False,
 ) -> list[dict[str, Any]]:
     """`GET hashrate/chart` points: the last `points` complete bins, oldest first, each stamped with its start.
 
     `hashrate` is the bin's mean in H/s, a string. Day bins are Beijing days unless `utc=true`. Bins during an
     outage of the pool's API are there (the pool kept mining); bins before the scenario's history start are not.
+    With `current_bin` (10-minute and hourly points), the point in progress comes last, holding the mean of its
+    elapsed part only (a figure that will still change).
     """
     length = CHART_INTERVALS[interval]
     shift = BEIJING_OFFSET_S if interval == "day" and not utc_days else 0
     rows = []
     # A Beijing day starts at 16:00 UTC: shift the clock so the bins align to Beijing midnights.
-    for b in history_bins(scenario, account, t + shift, length, points):
+    bins = history_bins(scenario, account, t + shift, length, points)
+    if current_bin and not shift:
+        bins.append(current_history_bin(scenario, account, t, length))
+    for b in bins:
         start = b.start - shift
         rate = truth.account_hashes(scenario, account, start, start + length) / length if shift else b.hashrate_hs
         reject = 0.002 if rate > 0 else 0.0

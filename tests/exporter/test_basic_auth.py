@@ -16,8 +16,9 @@ from exporter_support import Scrape
 from exporter_world import ExporterWorld
 from pydantic import ValidationError
 
+from collector.adapters.registry import source_registry
 from collector.cli import main as cli_main
-from collector.config import ExporterConfig
+from collector.config import ConfigInvalid, ExporterConfig, load_config
 from collector.redact import Redactor
 from exporters.prometheus import server as server_module
 from exporters.prometheus.server import AUTH_REALM, ExporterServer, start_exporter
@@ -112,6 +113,54 @@ def test_a_non_loopback_bind_without_auth_warns(
         with caplog.at_level(logging.WARNING), pytest.raises(OSError, match="not bound in tests"):
             start_exporter(world.collector, address=address, port=0, basic_auth=auth)
         assert "without basic auth" not in caplog.text, address
+
+
+def test_basic_auth_on_a_non_loopback_bind_warns_of_clear_text(
+    world: ExporterWorld, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_bind(*args: object, **kwargs: object) -> None:
+        raise OSError(99, "not bound in tests")
+
+    monkeypatch.setattr(server_module, "make_server", no_bind)
+    for address, warned in (("0.0.0.0", True), ("192.0.2.10", True), ("::", True), ("127.0.0.1", False)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING), pytest.raises(OSError, match="not bound in tests"):
+            start_exporter(world.collector, address=address, port=0, basic_auth=(USER, PASSWORD))
+        assert ("clear text" in caplog.text) is warned, address
+        assert PASSWORD not in caplog.text
+
+
+def test_credentials_are_compared_as_equal_length_digests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No length leak: whatever is sent, `compare_digest` sees two SHA-256 digests."""
+    seen: list[tuple[int, int]] = []
+    real = server_module.hmac.compare_digest
+
+    def recording(a: bytes, b: bytes) -> bool:
+        seen.append((len(a), len(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(server_module.hmac, "compare_digest", recording)
+    auth = server_module.BasicAuth(USER, PASSWORD)
+    for given in (f"{USER}:{PASSWORD}", "x", f"{USER}:{PASSWORD}" * 100, ""):
+        header = "Basic " + base64.b64encode(given.encode()).decode()
+        assert auth.check(header) == (None if given == f"{USER}:{PASSWORD}" else "invalid")
+    assert len(seen) == 4
+    assert all(lengths == (32, 32) for lengths in seen), seen
+
+
+def test_a_disabled_exporter_does_not_need_its_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MW_TEST_UNSET_EXPORTER_PW", raising=False)
+    root = tmp_path / "config"
+    shutil.copytree(REPO / "tests" / "configs" / "good", root)
+    main_file = root / "minewatch.toml"
+    keys = 'enabled = false\nbasic_auth_username = "scraper"\nbasic_auth_password_env = "MW_TEST_UNSET_EXPORTER_PW"'
+    main_file.write_text(main_file.read_text(encoding="utf-8") + f"\n[exporter]\n{keys}\n", encoding="utf-8")
+    config = load_config(main_file, source_registry(), redactor=Redactor(), environ={})
+    assert config.main.exporter.basic_auth is None  # not resolved: nothing to serve
+    enabled = main_file.read_text(encoding="utf-8").replace("enabled = false", "enabled = true")
+    main_file.write_text(enabled, encoding="utf-8")
+    with pytest.raises(ConfigInvalid, match="MW_TEST_UNSET_EXPORTER_PW"):
+        load_config(main_file, source_registry(), redactor=Redactor(), environ={})
 
 
 def test_empty_credentials_are_refused_at_start(world: ExporterWorld) -> None:

@@ -379,6 +379,15 @@ def test_webhook_notifier_posts_one_versioned_document(session: requests.Session
         [event(found, "firing", at=1_700_000_120.0, started_at=1_700_000_000.0)]
     )
     assert again["alerts"][0]["id"] == ids[0], "a firing sent again must keep its id (receivers dedupe on it)"
+    episodes = [alert.pop("episode_id") for alert in document["alerts"]]
+    assert episodes[0] == episodes[1], "the firing and the resolution of one episode share its episode_id"
+    assert re.fullmatch(r"[0-9a-f]{32}", episodes[0])
+    assert episodes[0] not in ids
+    assert again["alerts"][0]["episode_id"] == episodes[0]
+    other = WebhookNotifier("http://127.0.0.1:1/", session, 5.0, Redactor()).payload(
+        [event(found, "firing", at=1_700_000_900.0, started_at=1_700_000_900.0)]
+    )
+    assert other["alerts"][0]["episode_id"] != episodes[0], "a new episode of the same alert has a new episode_id"
     assert document == {
         "version": 1,
         "alerts": [

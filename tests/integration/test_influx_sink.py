@@ -144,7 +144,7 @@ def test_refused_batch_set_aside_later_batches_land(
 
     assert stored(influx_db) == list(range(200))
     assert (sink.written_lines, sink.rejected_lines, sink.dropped_lines, sink.buffered_lines) == (200, 30, 0, 0)
-    assert list(sink.set_aside) == [conflicting]
+    assert list(sink.recent_refusals) == [conflicting]
     assert sink.last_error is not None
     assert "field type conflict" in sink.last_error
     assert "dropped=30" in sink.last_error

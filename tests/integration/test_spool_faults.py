@@ -4,17 +4,21 @@ size bound during an outage, and the collector itself SIGKILLed mid-batch."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from servers import InfluxdServer, free_port
+from stored_points import FieldValue, missing_or_different, stored_points
+from unit.support import field_value, parse_line
 
 from collector.sinks.buffered import InfluxSink
 from collector.sinks.influx import V1Transport
@@ -34,22 +38,37 @@ def point(i: int) -> str:
     )
 
 
-def rows(db: V1Transport, measurement: str) -> list[tuple[int, str, int, float, str]]:
-    """(time, series, n, x, t) of every stored point of a measurement, sorted."""
-    found: list[tuple[int, str, int, float, str]] = []
-    for series in db.query(f'SELECT "n", "x", "t" FROM "{measurement}" GROUP BY "s"'):
-        found += [(r["time"], series.tags["s"], r["n"], r["x"], r["t"]) for r in series.records()]
-    return sorted(found)
+@dataclass(frozen=True)
+class Typed:
+    """A parsed line with typed field values, as `missing_or_different` compares them."""
+
+    measurement: str
+    tags: dict[str, str]
+    fields: dict[str, FieldValue]
+    timestamp: int
 
 
-def expected_rows(indexes: range | list[int], measurement: str) -> list[tuple[int, str, int, float, str]]:
-    picked = [i for i in indexes if MEASUREMENTS[i % len(MEASUREMENTS)] == measurement]
-    return sorted((T0 + i, f"s{i % SERIES}", i, i * 0.5, f"p{i}") for i in picked)
+def typed(line: str) -> Typed:
+    parsed = parse_line(line)
+    fields: dict[str, FieldValue] = {key: field_value(value) for key, value in parsed.fields.items()}
+    return Typed(parsed.measurement, parsed.tags, fields, parsed.timestamp)
 
 
-def stored_n(db: V1Transport, measurement: str) -> list[int]:
-    series = db.query(f'SELECT "n" FROM "{measurement}"')
-    return sorted(series[0].column("n")) if series else []
+def points(indexes: Iterable[int]) -> list[Typed]:
+    return [typed(point(i)) for i in indexes]
+
+
+def stored_count(db: V1Transport, measurements: Iterable[str], first: int, last: int) -> int:
+    """How many distinct points (series, time) InfluxDB holds for lines `first`..`last` of the measurements."""
+    return sum(len(stored_points(db, m, T0 + first, T0 + last)) for m in measurements)
+
+
+def held_indexes(directory: Path) -> list[int]:
+    """The stream indexes (field n) of the lines the spool's segments hold, in order."""
+    held: list[int] = []
+    for segment in sorted(directory.glob("*.lp")):
+        held += [int(m.group(1)) for m in re.finditer(r" n=(\d+)i", segment.read_text())]
+    return held
 
 
 @pytest.fixture
@@ -69,9 +88,10 @@ def disk_sink(
     *,
     batch_size: int = 1000,
     max_bytes: int = 2**30,
+    segment_bytes: int | None = None,
     start: bool = True,
 ) -> InfluxSink:
-    spool = DiskSpool(directory, batch_size=batch_size, max_bytes=max_bytes).open()
+    spool = DiskSpool(directory, batch_size=batch_size, max_bytes=max_bytes, segment_bytes=segment_bytes).open()
     sink = InfluxSink(
         V1Transport(influxd.url, db.database, timeout_s=2.0),
         batch_size=batch_size,
@@ -116,8 +136,8 @@ def test_influxd_sigkilled_mid_stream_loses_and_duplicates_nothing(
         restarted.wait(10.0)
         influxd.start()
 
-    for measurement in MEASUREMENTS:
-        assert rows(influx_db, measurement) == expected_rows(range(total), measurement)
+    assert missing_or_different(influx_db, points(range(total))) == []
+    assert stored_count(influx_db, MEASUREMENTS, 0, total) == total
     assert (sink.written_lines, sink.dropped_lines, sink.rejected_lines, sink.buffered_lines) == (total, 0, 0, 0)
     assert sink.write_errors > 0  # the outage happened while lines were waiting
     assert slowest < 0.25, f"write() blocked for {slowest:.3f} s"
@@ -142,7 +162,9 @@ def test_refused_lines_are_isolated_and_set_aside(
     sink.write(batch[200:])
     assert sink.flush(10.0)
 
-    assert stored_n(influx_db, "sink") == [-1, *range(200)]
+    first = build_line("sink", {"src": "t"}, {"n": -1}, T0 - 1)
+    assert missing_or_different(influx_db, [typed(x) for x in [first, *good]]) == []
+    assert len(stored_points(influx_db, "sink", T0 - 1, T0 + 1000)) == 201  # -1 and the good ones only
     assert (sink.written_lines, sink.rejected_lines, sink.buffered_lines) == (201, 2, 0)
     rejected = (tmp_path / "spool" / "rejected" / "rejected.lp").read_text().splitlines()
     assert sorted(x for x in rejected if not x.startswith("#")) == sorted([conflict, garbage])
@@ -154,9 +176,13 @@ def test_full_spool_during_an_outage_drops_the_oldest(
     influxd: InfluxdServer, influx_db: V1Transport, tmp_path: Path, sinks: list[InfluxSink]
 ) -> None:
     """influxd down, the spool fills to its bound: the oldest lines are dropped and counted, the depth never
-    exceeds the bound, and after the restart the newest lines are the ones delivered."""
+    exceeds the bound by more than the segment in flight (never evicted), and after the restart the lines
+    the spool held (that segment, then the newest) are the ones delivered."""
     limit = 64 * 1024
-    sink = disk_sink(influxd, influx_db, tmp_path / "spool", sinks, batch_size=100, max_bytes=limit)
+    segment = limit // 16
+    sink = disk_sink(
+        influxd, influx_db, tmp_path / "spool", sinks, batch_size=100, max_bytes=limit, segment_bytes=segment
+    )
     total = 3000
     deepest = 0
     influxd.kill()
@@ -165,17 +191,20 @@ def test_full_spool_during_an_outage_drops_the_oldest(
             sink.write([point(i) for i in range(start, start + 30)])
             deepest = max(deepest, sink.spool_stats().bytes)
             on_disk = sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.lp"))
-            assert on_disk <= limit
+            assert on_disk <= limit + segment
         held = sink.buffered_lines
+        kept = held_indexes(tmp_path / "spool")
     finally:
         influxd.start()
     assert sink.flush(15.0), sink.last_error
 
-    assert 0 < deepest <= limit
+    assert 0 < deepest <= limit + segment
+    assert len(kept) == held
+    assert kept[-1] == total - 1
     assert sink.dropped_lines == total - held > 0
     assert sink.written_lines == held
-    for measurement in MEASUREMENTS:
-        assert rows(influx_db, measurement) == expected_rows(range(total - held, total), measurement)
+    assert missing_or_different(influx_db, points(kept)) == []
+    assert stored_count(influx_db, MEASUREMENTS, 0, total) == held
 
 
 @pytest.mark.integration
@@ -228,7 +257,7 @@ def test_collector_sigkilled_mid_batch_loses_nothing_it_appended(
     sink.start()
     assert sink.flush(20.0), sink.last_error
 
-    stored = stored_n(influx_db, "kid")
     assert recovered >= reported
-    assert stored == list(range(len(stored)))  # every line, once, in one piece
-    assert len(stored) >= reported
+    kid = [typed(f"kid,s=a n={i}i {T0 + i}") for i in range(recovered)]
+    assert missing_or_different(influx_db, kid) == []  # every line, in one piece
+    assert len(stored_points(influx_db, "kid", T0, T0 + 10 * recovered)) == recovered  # and nothing else

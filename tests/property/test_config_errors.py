@@ -240,6 +240,7 @@ def test_the_writer_round_trips_the_good_files(config_dir: Path) -> None:
 
 @pytest.mark.parametrize("edit", EDITS, ids=[e.id for e in EDITS])
 def test_a_bad_key_gets_a_precise_error(config_dir: Path, edit: Edit) -> None:
+    assert edit.reason, "an empty pattern matches any reason"
     _apply(config_dir, edit)
     with pytest.raises(ConfigInvalid) as raised:
         load_config(config_dir / "minewatch.toml", REGISTRY, redactor=Redactor(), environ={})
@@ -261,12 +262,13 @@ CLI_CASES = [
     Edit("minewatch.toml", ("schedule", "workerz"), 4, "unknown key; did you mean 'workers'", "unknown"),
     Edit("groups/alpha.toml", ("pool_accounts", 1, "recent_days"), 0, r"must be >= 1, got 0", "source range"),
     Edit("groups/alpha.toml", ("pool_accounts", 0, "tokn_file"), "x", "unknown key; did you mean 'token_file'", "u"),
-    Edit("groups/beta.toml", ("sites", 0, "capacity"), [1], "", "type"),
+    Edit("groups/beta.toml", ("sites", 0, "capacity"), [1], r"expected .+, got an array", "type"),
 ]
 
 
 @pytest.mark.parametrize("edit", CLI_CASES, ids=[e.id for e in CLI_CASES])
 def test_check_config_prints_file_key_and_reason(tmp_path: Path, edit: Edit) -> None:
+    assert edit.reason, "an empty pattern matches any reason"
     root = tmp_path / "good"
     shutil.copytree(GOOD, root)
     _apply(root, edit)

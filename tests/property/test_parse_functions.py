@@ -28,7 +28,7 @@ from collector.devices.cgminer.parse import DIALECTS, decode, repair
 from collector.errors import BadResponse, SourceError
 from property.support import REGISTRY, golden_keys
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 SCALARS = (
     st.none()
@@ -58,14 +58,16 @@ PAYLOADS: dict[str, st.SearchStrategy[Any]] = {
     "Sequence[Payload]": st.lists(OBJECTS, max_size=5),
     "Sequence[Payload] | None": st.lists(OBJECTS, max_size=5) | st.none(),
     "bytes": st.binary(max_size=300) | JSON.map(lambda v: repr(v).encode()),
+    # Text from a payload (a worker's full name, a reply to repair) and the strings signatures are made of.
+    "str": st.text(max_size=40) | st.sampled_from(["farmop.rack1", "farmop.", ".x", "a.b.c", "farmop"]),
 }
 # The other parameters' annotations -> their values.
 ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
+    **PAYLOADS,
     "str": st.sampled_from(["BTC", "bitcoin", "main", "farmop", "stats", ""]) | st.text(max_size=8),
     "str | None": st.none() | st.sampled_from(["farmop", "main", ""]),
     "int": st.integers(min_value=1, max_value=2016),
     "Dialect": st.sampled_from(DIALECTS),
-    **PAYLOADS,
 }
 
 
@@ -76,23 +78,34 @@ def _parse_modules() -> list[Any]:
     return [importlib.import_module(f"{package}.parse") for package in packages]
 
 
-def _entry_points() -> list[tuple[str, Callable[..., Any], st.SearchStrategy[Any], list[st.SearchStrategy[Any]]]]:
-    found = []
+# Public functions of the parse modules that take no payload: request builders, not parsers.
+NOT_PARSERS = {"viabtc.query_string", "viabtc.signed_query"}
+SKIPPED: set[str] = set()
+
+
+EntryPoint = tuple[str, Callable[..., Any], st.SearchStrategy[Any], list[st.SearchStrategy[Any]]]
+
+
+def _entry_points() -> list[EntryPoint]:
+    found: list[EntryPoint] = []
     for module in _parse_modules():
         for name, function in sorted(vars(module).items()):
             if name.startswith("_") or not inspect.isfunction(function) or function.__module__ != module.__name__:
                 continue
+            full_name = f"{module.__name__.split('.')[-2]}.{name}"
             parameters = list(inspect.signature(function).parameters.values())
             if not parameters or str(parameters[0].annotation) not in {**PAYLOADS, "Dialect": None}:
+                SKIPPED.add(full_name)
                 continue
             rest = [str(p.annotation) for p in parameters[1:] if p.default is inspect.Parameter.empty]
             if any(annotation not in ARGUMENTS for annotation in rest):
+                SKIPPED.add(full_name)
                 continue
             found.append(
                 (
-                    f"{module.__name__.split('.')[-2]}.{name}",
+                    full_name,
                     function,
-                    ARGUMENTS[str(parameters[0].annotation)],
+                    PAYLOADS.get(str(parameters[0].annotation), ARGUMENTS[str(parameters[0].annotation)]),
                     [ARGUMENTS[a] for a in rest],
                 )
             )
@@ -107,6 +120,12 @@ def test_every_source_has_parser_entry_points() -> None:
     families = [*REGISTRY, *REGISTRY.networks, *REGISTRY.devices]
     assert set(families) <= kinds, f"no parse entry point found for {set(families) - kinds}"
     assert len(ENTRY_POINTS) >= 3 * len(families)
+
+
+def test_only_request_builders_are_skipped() -> None:
+    """A parser whose parameters the strategies cannot fill is a failure here, not silently left out."""
+    assert SKIPPED == NOT_PARSERS
+    assert "braiins.worker_suffix" in {name for name, *_ in ENTRY_POINTS}
 
 
 @pytest.mark.parametrize(("name", "function", "payloads", "arguments"), ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS])
@@ -167,7 +186,7 @@ def test_numbers_are_finite_in_range_and_never_booleans(value: Any) -> None:
 @example(b"\xff")
 @example('{"a": 1}'.encode("utf-16"))
 @example(b"1" * 5000)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(body=st.binary(max_size=200) | JSON.map(lambda v: repr(v).encode()))
 def test_http_json_decoder_raises_only_bad_response(body: bytes) -> None:
     with contextlib.suppress(BadResponse):
@@ -180,14 +199,14 @@ def test_http_json_decoder_raises_only_bad_response(body: bytes) -> None:
 @example(b",,,}")
 @example(b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"MHS av":"inf"}]}\x00')
 @example(b"1" * 5000)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(raw=st.binary(max_size=200) | st.text(alphabet='{}[],:"0a1 \x00S', max_size=60).map(str.encode))
 def test_cgminer_decoder_raises_only_bad_response(raw: bytes) -> None:
     with contextlib.suppress(BadResponse):
         decode(raw, "summary")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(text=st.text(max_size=80))
 def test_quirk_repair_is_total(text: str) -> None:
     assert isinstance(repair(text), str)

@@ -9,6 +9,7 @@ before it has sent everything) and allocate about the limit, not the body.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import shutil
 import socketserver
@@ -29,9 +30,10 @@ from collector.adapters.http import HttpClient
 from collector.adapters.registry import source_registry
 from collector.app import build_fleets, build_targets
 from collector.config import AppConfig, ScheduleConfig, load_config
-from collector.errors import BadResponse
+from collector.errors import BadResponse, StorageError
 from collector.redact import Redactor
 from collector.runner import Runner
+from collector.sinks import influx
 from collector.sinks.base import MemorySink
 from collector.state import StateStore
 
@@ -195,3 +197,110 @@ def test_a_body_just_under_the_limit_is_read() -> None:
             else:
                 with pytest.raises(BadResponse, match="larger than"):
                     client.get_json(stub.url)
+
+
+# --- a gzip bomb, and InfluxDB answers ------------------------------------------------------------------------
+
+
+@contextmanager
+def answering(
+    status: int, headers: dict[str, str], body: bytes, *, endless: bool = False
+) -> Iterator[tuple[str, Sent]]:
+    """A loopback server answering every request with `body` (or, `endless`, `body` then spaces until hung up)."""
+    sent = Sent()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(ENDLESS if endless else len(body)))
+            self.end_headers()
+            if endless:
+                _pour(self.wfile.write, sent, body)
+            else:
+                try:
+                    self.wfile.write(body)
+                    sent.bytes = len(body)
+                except OSError:
+                    pass
+                finally:
+                    sent.done.set()
+
+        do_GET = do_POST = _serve  # noqa: N815 - names fixed by BaseHTTPRequestHandler
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", sent
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _peak(action: Any) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_gzip_bomb_is_cut_off_at_the_limit() -> None:
+    """A small gzip body that inflates to 64 MiB (Content-Encoding: gzip): the limit is on what it inflates to."""
+    inflated = 64 * 1024 * 1024
+    bomb = gzip.compress(b'"' + b" " * (inflated - 2) + b'"', compresslevel=9)
+    assert len(bomb) < LIMIT  # what is sent is far under the limit: only the inflated size can trip it
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    with answering(200, headers, bomb) as (url, _), requests.Session() as session:
+        session.trust_env = False
+        client = HttpClient(session, redact=Redactor(), max_body_bytes=LIMIT)
+        client.start_poll(10)
+        raised: list[BadResponse] = []
+
+        def fetch() -> None:
+            with pytest.raises(BadResponse, match="larger than") as caught:
+                client.get_json(url)
+            raised.append(caught.value)
+
+        peak = _peak(fetch)
+    assert raised[0].kind == "bad_response"
+    assert peak < 16 * LIMIT, f"{peak} bytes allocated to inflate a body cut off at {LIMIT}"
+
+
+def test_an_endless_influx_query_answer_is_refused_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(influx, "MAX_QUERY_BYTES", 4 * 1024 * 1024)
+    with answering(200, {"Content-Type": "application/json"}, b'{"results": [', endless=True) as (url, sent):
+        transport = influx.V1Transport(url, "minewatch", timeout_s=10)
+        with transport, pytest.raises(StorageError, match="more than 4 MiB") as raised:
+            transport.query("SELECT * FROM pool_account")
+        assert not raised.value.retryable
+        assert sent.done.wait(10), "the server is still sending: the client never hung up"
+        assert sent.bytes < ENDLESS // 8, f"the client read on: the server sent {sent.bytes} bytes"
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_an_endless_influx_error_body_is_read_only_for_its_text(status: int) -> None:
+    with answering(status, {"Content-Type": "text/plain"}, b"partial write: dropped=1 ", endless=True) as (url, sent):
+        transport = influx.V1Transport(url, "minewatch", timeout_s=10)
+        errors: list[StorageError] = []
+
+        def write() -> None:
+            with pytest.raises(StorageError) as raised:
+                transport.write(["m f=1i 1"])
+            errors.append(raised.value)
+
+        with transport:
+            peak = _peak(write)
+        assert "dropped=1" in str(errors[0])
+        assert len(str(errors[0])) < 1000
+        assert peak < 16 * influx.ERROR_BODY_BYTES, f"{peak} bytes allocated to read an error text"
+        assert sent.done.wait(10), "the server is still sending: the client never hung up"
+        assert sent.bytes < ENDLESS // 8, f"the client read on: the server sent {sent.bytes} bytes"

@@ -9,7 +9,9 @@ Every source of `source_registry()` (pools, chain feeds, miners) is polled in-pr
 
 Two properties:
 - only a `SourceError` (BadResponse, AuthFailed, ...) ever leaves a poll: the runner counts it;
-- a junk-typed mutation or a deleted key only removes values. The points written are compared exactly
+- a mutation to junk only removes values (`only_removes` says which: a deleted key, junk of another type,
+  non-finite or out-of-range numbers, negatives where no sign is documented, null made a boolean or "junk";
+  up to five of them at once too). The points written are compared exactly
   (measurement, tag set and timestamp, and each field's value as written in line protocol) with the points
   of the unmutated payload: every mutated point must be an original point, each of its fields with the
   original's value. A few documented derived figures are held to a weaker but still exact rule (see
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 from typing import Any
 
 import pytest
@@ -49,9 +53,28 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=False,
+    database=None,  # no .hypothesis/ folder in the working tree
 )
 DELETE = "<delete the key>"
 IDENTIFIERS = {"id"}
+# Text keys that are null until set (a pending payout's txid, an unset payout address): any string there is data.
+NULL_UNTIL_SET = {"tx_id", "txid", "tx", "address"}
+# Fields documented as signed (a negative there is data, not junk): F2Pool's bills carry payouts as negative
+# `changed_balance` (reference §3.2); EMCD's worker `active` is -1 for a dead worker (reference §1.1).
+SIGNED: set[tuple[str, str]] = {("f2pool", "changed_balance"), ("emcd", "active")}
+# Junk still read as a value by parsers outside the change that tightened these rules (review of issue 7), each
+# (kind, key) with what happens. Listed so the gaps stay visible: remove an entry once its parser is fixed.
+NOT_YET_REFUSED: dict[tuple[str, str], str] = {
+    ("f2pool", "balance"): "collector/pools/f2pool/parse.py: a balance of -1 is written as -100000000i",
+    ("f2pool", "id"): "collector/pools/f2pool/parse.py: a bill id of -1, 10**400, '1e999' or 'NaN' is a new event",
+    ("cgminer", "Stratum Active"): "collector/devices/cgminer/parse.py: without it, another slot is made active",
+    ("cgminer", "POOL"): "collector/devices/cgminer/parse.py: without it, the row's position is taken as its slot",
+}
+# Keys that hold text even where a golden value looks like a number (a stratum user named "2").
+TEXT_KEYS = {("cgminer", "User")}
+# Keys whose deletion is documented to change what is read: a ViaBTC row without `coin` is taken as the coin
+# asked for (`coin_rows`: the pool filters by the coin in the request), and so is one with `coin: null`.
+DELETION_CHANGES = {("viabtc", "coin")}
 # Wrong-typed junk; the first group is of a non-numeric type (a mutation to it may only remove values).
 NON_NUMERIC_JUNK: tuple[Any, ...] = (None, [], {}, True, False, "junk", "", [1, 2], {"a": None})
 NUMERIC_JUNK: tuple[Any, ...] = (
@@ -104,16 +127,11 @@ def _original(case_id: str, kind: str, endpoint: str) -> tuple[Any, Outcome]:
 # --- derived figures --------------------------------------------------------------------------------------
 
 # (kind, measurement, field) -> why a mutation may change the value, and the exact rule it is held to instead.
+# (Worker counts summed from categories are not here: a category missing makes the total unknown, not smaller.)
 DERIVED: dict[tuple[str, str, str], str] = {
-    # Sums of the worker categories the pool reports (documented in golden braiins/missing-optional-fields:
-    # "workers_active = ok 1 (low absent)"): losing a category can only make the sum smaller.
-    **{
-        (kind, "pool_account", count): "sum"
-        for kind in ("braiins", "antpool", "emcd")
-        for count in ("workers_active", "workers_inactive")
-    },
     # A miner's figures are the preferred one of several readings (hashrate windows, chip then board
-    # temperatures, uptime from summary or stats): a lost reading falls back to another real one.
+    # temperatures, uptime from summary or stats): a lost reading falls back to another real one, so the value
+    # written must be one of the original replies' readings (as sent, or scaled by a unit factor).
     ("cgminer", "device", "hashrate_hs"): "fallback",
     ("cgminer", "device", "online"): "fallback",
     ("cgminer", "device", "temp_max_c"): "fallback",
@@ -148,8 +166,37 @@ def _number(raw: str) -> float:
     return float(raw.rstrip("i"))
 
 
-def assert_only_removes(kind: str, before: Outcome, after: Outcome, what: str) -> None:
-    """Every point of `after` is a point of `before`, every field with the same value (or DERIVED's rule)."""
+# Unit factors between a reading as sent and as written (MH/s, GH/s, TH/s to H/s; ms to s).
+UNIT_FACTORS = (1.0, 1e3, 1e6, 1e9, 1e12, 1e15, 1e-3)
+
+
+@functools.cache
+def readings(case_id: str, kind: str) -> frozenset[float]:
+    """Every number (or numeric string) of every reply a case serves unmutated: the readings a value may
+    fall back to."""
+    case = next(c for c in all_cases(kind) if c.id == case_id)
+    found: set[float] = set()
+    for endpoint, body in case.served.items():
+        try:
+            value = decode_body(case, endpoint, body)
+        except Exception:
+            continue
+        for path in paths(value):
+            leaf = get_at(value, path)
+            if kind_of(leaf) == "number" and not _non_finite(leaf):
+                found.add(float(leaf))
+            elif isinstance(leaf, str):  # Avalon packs its readings in text: "GHSavg[37235.34] Temp[28]"
+                found.update(float(number) for number in re.findall(r"-?\d+(?:\.\d+)?", leaf))
+    return frozenset(found)
+
+
+def _is_reading(value: float, known: frozenset[float]) -> bool:
+    return any(math.isclose(value, reading * factor, rel_tol=1e-9) for reading in known for factor in UNIT_FACTORS)
+
+
+def assert_only_removes(kind: str, before: Outcome, after: Outcome, what: str, known: frozenset[float]) -> None:
+    """Every point of `after` is a point of `before`, every field with the same value (or DERIVED's rule);
+    `known` are the original payload's readings (for the "fallback" rule)."""
     if not after.ok:
         return
     assert before.points is not None
@@ -168,8 +215,8 @@ def assert_only_removes(kind: str, before: Outcome, after: Outcome, what: str) -
                 continue
             rule = DERIVED.get((kind, key[0], name))
             assert rule is not None, f"{what}: {key} {name} changed from {original[name]} to {value}"
-            if rule == "sum":
-                assert 0 <= _number(value) <= _number(original[name]), f"{what}: {name} {original[name]} -> {value}"
+            if rule == "fallback":
+                assert _is_reading(_number(value), known), f"{what}: {name} {original[name]} -> {value}: no reading"
             elif rule == "min":
                 assert _number(value) >= _number(original[name]), f"{what}: {name} {original[name]} -> {value}"
 
@@ -187,6 +234,50 @@ def test_every_source_has_mutable_golden_payloads(kind: str) -> None:
 # --- one mutation of a golden payload ----------------------------------------------------------------------
 
 
+def _non_finite(junk: Any) -> bool:
+    """NaN, an infinity, "1e999", 10**400: numeric junk beyond any float, never a pool's value."""
+    try:
+        return not math.isfinite(float(junk))
+    except OverflowError:
+        return True
+
+
+def only_removes(kind: str, path: tuple[str | int, ...], old: Any, junk: Any) -> bool:
+    """Whether putting `junk` in place of `old` at `path` may only take values away (the subset rule applies).
+
+    - A deleted key: always.
+    - Numeric junk that is not finite or beyond range (NaN, inf, "1e999", 10**400): always; a negative number:
+      except on a field documented as signed (`SIGNED`). A plausible number may be a value: not checked.
+    - Junk of another, non-numeric type (null, bool, array, object, text) in place of a non-null value: always,
+      except a string in place of a record id (F2Pool bills, ViaBTC payments take ids as integers or strings
+      alike: another string is another record) and a non-empty array or object, which is data
+      ({"a": null} for EMCD's `detailsDead` is a dead worker "a").
+    - In place of a null: a boolean or the text "junk" (null → [] may be data: "no workers").
+    """
+    key = path[-1] if path else None
+    if (kind, str(key)) in NOT_YET_REFUSED:
+        return False
+    if junk == DELETE or (junk is None and (kind, str(key)) in DELETION_CHANGES):
+        return (kind, str(key)) not in DELETION_CHANGES
+    if isinstance(junk, str) and (kind, str(key)) in TEXT_KEYS:
+        return False
+    junk_kind = kind_of(junk)
+    if isinstance(junk, str) and (kind_of(old) == "string" or (old is None and key in NULL_UNTIL_SET)):
+        return False  # "1e999" in place of a name or an address is another text, as good as any
+    if junk_kind == "number":
+        if _non_finite(junk):
+            return True
+        return float(junk) < 0 and (kind, str(key)) not in SIGNED
+    if isinstance(junk, list | dict) and junk:
+        return False
+    old_kind = kind_of(old)
+    if old_kind == "null":
+        return junk_kind == "bool" or (junk == "junk" and key not in NULL_UNTIL_SET)
+    if key in IDENTIFIERS and junk_kind == "string":
+        return False
+    return old_kind != junk_kind
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @SETTINGS
 @given(data=st.data())
@@ -202,34 +293,44 @@ def test_one_value_replaced_or_deleted(kind: str, data: st.DataObject) -> None:
         junk = None
     mutant = deleted(original, path) if junk == DELETE else replaced(original, path, junk)
     after = case.run({endpoint: encode_body(mutant)})
-    what = f"{case.id} {endpoint} {list(path)}: {old!r} -> {junk!r}"
-    # A deleted key, or a value of another, non-numeric type (null, bool, array, object, text) in place of a
-    # non-null one, can only take values away. (A null replaced by [] may be data: "no workers".)
-    junk_kind = "delete" if junk == DELETE else kind_of(junk)
-    # Record ids are taken as integers or strings alike (F2Pool bills, ViaBTC payments): another string is
-    # another id, hence another record, not a made-up value.
-    identifier = path[-1] in IDENTIFIERS and junk_kind == "string"
-    # A non-empty array or table is data, not junk ({"a": null} for EMCD's `detailsDead` is a dead worker "a").
-    carries_data = isinstance(junk, list | dict) and bool(junk)
-    if junk_kind != "number" and kind_of(old) not in ("null", junk_kind) and not identifier and not carries_data:
-        assert_only_removes(kind, before, after, what)
+    if only_removes(kind, path, old, junk):
+        what = f"{case.id} {endpoint} {list(path)}: {old!r} -> {junk!r}"
+        assert_only_removes(kind, before, after, what, readings(case.id, kind))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @SETTINGS
 @given(data=st.data())
 def test_several_values_replaced(kind: str, data: st.DataObject) -> None:
-    """Up to five junk replacements at once: still only typed errors (no subset claim: junk may be numeric)."""
+    """Up to five junk replacements at once: only typed errors; when every one of them may only remove values
+    (`only_removes`), the points are a subset of the original's; whatever the junk, every number written is
+    finite."""
     case = data.draw(st.sampled_from(success_cases(kind)), label="case")
     endpoint = data.draw(st.sampled_from(_json_endpoints(case)), label="endpoint")
-    mutant, _ = _original(case.id, kind, endpoint)
+    original, before = _original(case.id, kind, endpoint)
+    mutant, removes_only, changes = original, True, []
+    first_values: dict[tuple[str | int, ...], Any] = {}  # what each path held before it was first replaced
     for _ in range(data.draw(st.integers(1, 5), label="mutations")):
         node_paths = list(paths(mutant))
         if not node_paths:
             break
         path = data.draw(st.sampled_from(node_paths), label="path")
-        mutant = replaced(mutant, path, data.draw(st.sampled_from((*NON_NUMERIC_JUNK, *NUMERIC_JUNK)), label="junk"))
-    case.run({endpoint: encode_body(mutant)})
+        junk = data.draw(st.sampled_from((*NON_NUMERIC_JUNK, *NUMERIC_JUNK)), label="junk")
+        old = get_at(mutant, path)
+        # Judged against the value before any replacement: a name replaced by null, then by "1e999", is a name
+        # replaced by another text, which may be data.
+        first = first_values.setdefault(path, old)
+        removes_only = removes_only and only_removes(kind, path, first, junk)
+        changes.append(f"{list(path)}: {old!r} -> {junk!r}")
+        mutant = replaced(mutant, path, junk)
+    after = case.run({endpoint: encode_body(mutant)})
+    what = f"{case.id} {endpoint} {'; '.join(changes)}"
+    for key, fields in (after.points or {}).items():
+        for name, value in fields.items():
+            if not value.startswith('"') and value not in ("true", "false"):
+                assert math.isfinite(_number(value)), f"{what}: {key} {name}={value}"
+    if removes_only:
+        assert_only_removes(kind, before, after, what, readings(case.id, kind))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -242,7 +343,8 @@ def test_truncated_body(kind: str, data: st.DataObject) -> None:
     body = case.served[endpoint]
     cut = data.draw(st.integers(0, max(len(body) - 1, 0)), label="cut")
     after = case.run({endpoint: body[:cut]})
-    assert_only_removes(kind, case.run(), after, f"{case.id} {endpoint} cut at {cut} of {len(body)}")
+    what = f"{case.id} {endpoint} cut at {cut} of {len(body)}"
+    assert_only_removes(kind, case.run(), after, what, readings(case.id, kind))
 
 
 # --- random JSON -------------------------------------------------------------------------------------------
@@ -315,11 +417,27 @@ HOSTILE_BODIES: dict[str, bytes] = {
 }
 
 
+# Bodies slow to decode (about 60 ms each): served once at each distinct endpoint, not in every case.
+SLOW_BODIES = {"a million zeros"}
+
+
+def every_endpoint(kind: str, *, once: bool = False) -> list[tuple[AnyCase, str]]:
+    """(case, endpoint) for every endpoint of every success case; with `once`, each endpoint in its first case."""
+    pairs, seen = [], set()
+    for case in success_cases(kind):
+        for endpoint in sorted(case.served):
+            if not (once and endpoint in seen):
+                pairs.append((case, endpoint))
+            seen.add(endpoint)
+    return pairs
+
+
 @pytest.mark.parametrize(("kind", "name"), [(k, n) for k in KINDS for n in HOSTILE_BODIES])
 def test_hostile_body_at_every_endpoint(kind: str, name: str) -> None:
-    for case in success_cases(kind)[:1]:
-        for endpoint in sorted(case.served):
-            case.run({endpoint: HOSTILE_BODIES[name]})
+    pairs = every_endpoint(kind, once=name in SLOW_BODIES)
+    assert {endpoint for _, endpoint in pairs} == {e for case in success_cases(kind) for e in case.served}
+    for case, endpoint in pairs:
+        case.run({endpoint: HOSTILE_BODIES[name]})
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -335,9 +453,9 @@ def test_deep_nesting_inside_a_golden_payload(kind: str, depth: int) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(blob=st.binary(max_size=200))
 def test_random_bytes(kind: str, blob: bytes) -> None:
-    case = success_cases(kind)[0]
-    for endpoint in sorted(case.served)[:3]:
+    """The same random bytes at every endpoint of every case."""
+    for case, endpoint in every_endpoint(kind):
         case.run({endpoint: blob})

@@ -26,7 +26,7 @@ from collector.compliance.alerts import (
     read_state,
     state_file_path,
 )
-from collector.compliance.findings import Finding, Status
+from collector.compliance.findings import AlertEvent, Finding, Status
 from collector.config import AlertingConfig, Group, GroupFile, load_config
 from collector.redact import Redactor
 from collector.sinks.points import CATALOGUE, NS_PER_S, violation_line
@@ -60,6 +60,15 @@ def finding(
 
 def quota(status: Status, value: float = 1.5e15, subject: str = "") -> Finding:
     return finding(status, rule=QUOTA, subject=subject, value=value, limit=1.2e15, evidence=f"{value:g} H/s > quota")
+
+
+def mark_notified(book: AlertBook, key: tuple[str, str, str], at: float, notifier: str = "alertmanager") -> bool:
+    """The primary notifier accepted the firing alert `key` in the round at `at` (as delivery records it)."""
+    record = book.get(key)
+    if record is None or record.state != "firing":
+        return False
+    event = AlertEvent(record.finding, "firing", at, record.started_at)
+    return book.record_delivery(notifier, [event], at, primary=True) == 1
 
 
 def states(changes: list[AlertChange]) -> list[tuple[str, str | None]]:
@@ -246,14 +255,14 @@ def test_a_delivered_firing_alert_is_due_again_every_resend_s() -> None:
     key = ("alpha", POOL, "acc1")
     book.evaluate([finding("violation")], T0)
 
-    assert book.mark_notified(key, T0 + 1)
+    assert mark_notified(book, key, T0 + 1)
     assert book.due_for_resend(T0 + 60) == []
     due = book.due_for_resend(T0 + 61)
     assert [(c.finding.key, c.state, c.repeat, c.notify, c.started_at) for c in due] == [
         (key, "firing", True, True, T0)
     ]
     assert book.due_for_resend(T0 + 61) == due  # asking changes nothing; only delivery's mark does
-    book.mark_notified(key, T0 + 100)
+    mark_notified(book, key, T0 + 100)
     assert book.due_for_resend(T0 + 150) == []
 
 
@@ -263,8 +272,8 @@ def test_a_firing_alert_never_delivered_is_due_after_resend_s_and_pending_ones_n
 
     assert book.due_for_resend(T0 + 30) == []
     assert [c.finding.rule for c in book.due_for_resend(T0 + 60)] == [POOL]  # the quota alert is only pending
-    assert not book.mark_notified(("alpha", QUOTA, ""), T0)
-    assert not book.mark_notified(("alpha", POOL, "nobody"), T0)
+    assert not mark_notified(book, ("alpha", QUOTA, ""), T0)
+    assert not mark_notified(book, ("alpha", POOL, "nobody"), T0)
 
 
 # --- excused windows ---------------------------------------------------------------------------------------
@@ -393,7 +402,7 @@ def test_a_restarted_book_neither_renotifies_nor_forgets(tmp_path: Path) -> None
     first = AlertBook(POLICY, state_file=state)
     first.load(T0)
     first.evaluate([finding("violation", value=3.0, limit=1.0), quota("violation")], T0)
-    first.mark_notified(key, T0 + 2)
+    mark_notified(first, key, T0 + 2)
 
     second = AlertBook(POLICY, state_file=state)
     assert second.load(T0 + 30)
@@ -428,7 +437,7 @@ def test_the_state_file_is_schema_versioned_json_written_only_on_change(
 
     assert len(writes) == 1
     document = json.loads(state.read_text(encoding="utf-8"))
-    assert document["schema_version"] == SCHEMA_VERSION == 1
+    assert document["schema_version"] == SCHEMA_VERSION == 2
     assert document["saved_at"] == T0
     [alert] = document["alerts"]
     assert alert["state"] == "firing"
@@ -445,11 +454,12 @@ def test_the_state_file_is_schema_versioned_json_written_only_on_change(
     [
         b"{not json",
         b"",
-        b'{"schema_version": 2, "saved_at": 0, "alerts": []}',
-        b'{"schema_version": 1, "saved_at": 0, "alerts": [{"state": "firing"}]}',
+        b'{"schema_version": 3, "saved_at": 0, "alerts": []}',
+        b'{"schema_version": 2, "saved_at": 0, "alerts": [{"state": "firing"}]}',
+        b'{"schema_version": 2, "saved_at": 0, "alerts": [], "resolved": [], "spare": 1}',
         b"\xff\xfe\x00",
     ],
-    ids=["truncated", "empty", "future schema", "missing fields", "binary"],
+    ids=["truncated", "empty", "future schema", "missing fields", "unknown key", "binary"],
 )
 def test_a_corrupt_state_file_is_set_aside_with_a_warning_and_the_book_starts_fresh(
     tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
@@ -526,7 +536,7 @@ def test_one_book_is_safe_to_share_between_threads(tmp_path: Path) -> None:
             for i in range(20):
                 rule = f"rule-{n}-{i}"  # one rule per round: a rule that ran and omits a subject would resolve it
                 book.evaluate([finding("violation", rule=rule)], T0 + i)
-                book.mark_notified(("alpha", rule, "acc1"), T0 + i)
+                mark_notified(book, ("alpha", rule, "acc1"), T0 + i)
                 book.due_for_resend(T0 + i)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -692,6 +702,102 @@ def test_the_alerts_command_with_a_corrupt_state_file_exits_1_and_leaves_it(
     run = alerts_cli("-c", str(config_dir.main))
 
     assert run.code == 1
-    assert "not a schema 1 alert state file" in run.err
+    assert "not a schema 1 or 2 alert state file" in run.err
     assert "Traceback" not in run.output
     assert state.read_text() == "{oops"
+
+
+# --- per-notifier delivery records -------------------------------------------------------------------------
+
+
+def firing_of(book: AlertBook, key: tuple[str, str, str], at: float) -> AlertEvent:
+    record = book.get(key)
+    assert record is not None
+    return AlertEvent(record.finding, "firing", at, record.started_at)
+
+
+def test_one_delivered_batch_is_one_save_and_only_the_primary_marks_notified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "alerts.json"
+    writes: list[Path] = []
+    real_write = alerts_module.write_atomically
+
+    def counting(path: Path, text: str) -> None:
+        writes.append(path)
+        real_write(path, text)
+
+    monkeypatch.setattr(alerts_module, "write_atomically", counting)
+    book = AlertBook(POLICY, state_file=state)
+    book.evaluate([finding("violation"), finding("violation", subject="acc2")], T0)
+    events = [firing_of(book, ("alpha", POOL, subject), T0) for subject in ("acc1", "acc2")]
+    writes.clear()
+
+    assert book.record_delivery("webhook", events, T0 + 5) == 2
+    assert len(writes) == 1
+    assert [(r.delivered_to, r.notified) for r in book.records()] == [(("webhook",), False)] * 2
+    assert book.record_delivery("alertmanager", events, T0 + 7, primary=True) == 2
+    assert len(writes) == 2
+    assert [(r.delivered_to, r.notified, r.last_notified_at) for r in book.records()] == [
+        (("webhook", "alertmanager"), True, T0)  # the round's time, not the delivery's
+    ] * 2
+    assert book.record_delivery("webhook", events, T0 + 9) == 0
+    assert len(writes) == 2  # nothing new, nothing saved
+
+    ended = book.evaluate([finding("ok"), finding("ok", subject="acc2")], T0 + 60)
+    assert book.record_delivery("webhook", ended, T0 + 61) == 2
+    assert book.record_delivery("alertmanager", ended, T0 + 62, primary=True) == 2
+    assert len(writes) == 5  # the resolving round's save and one per batch
+    assert book.unsent_resolutions() == []
+    [first, second] = read_state(state)[1]
+    assert first.resolution_delivered_to == second.resolution_delivered_to == ("webhook", "alertmanager")
+    assert all(book.already_delivered("webhook", change) for change in ended)
+
+
+def test_which_notifiers_took_a_firing_decides_re_offers_and_resolutions() -> None:
+    book = AlertBook(POLICY)
+    key = ("alpha", POOL, "acc1")
+    book.evaluate([finding("violation")], T0)
+    firing = firing_of(book, key, T0)
+
+    assert book.missing_firing(firing, ["alertmanager", "webhook"]) == ["alertmanager", "webhook"]
+    book.record_delivery("alertmanager", [firing], T0, primary=True)
+    assert book.missing_firing(firing, ["alertmanager", "webhook"]) == ["webhook"]
+    assert book.already_delivered("alertmanager", firing)
+    assert not book.already_delivered("webhook", firing)
+    [resolved] = book.evaluate([finding("ok")], T0 + 60)
+    assert book.took_firing("alertmanager", resolved)
+    assert not book.took_firing("webhook", resolved)
+    assert book.missing_firing(firing, ["webhook"]) == []  # no longer firing: nothing to re-offer
+    # A firing the webhook took after the episode resolved (both were in one batch) still counts.
+    book.record_delivery("webhook", [firing, resolved], T0 + 61)
+    assert book.took_firing("webhook", resolved)
+    assert book.already_delivered("webhook", resolved)
+
+
+def test_a_schema_1_file_loads_with_no_delivery_records_and_counts_notified_as_delivered_everywhere(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "alerts.json"
+    book = AlertBook(POLICY, state_file=state)
+    book.evaluate([finding("violation"), finding("violation", subject="acc2")], T0)
+    mark_notified(book, ("alpha", POOL, "acc1"), T0)
+    document = json.loads(state.read_text(encoding="utf-8"))
+    document["schema_version"] = 1
+    for record in document["alerts"]:
+        del record["delivered_to"], record["resolution_delivered_to"]
+    state.write_text(json.dumps(document), encoding="utf-8")
+
+    old = AlertBook(POLICY, state_file=state)
+    assert old.load(T0 + 10)
+    assert [(r.finding.subject, r.delivered_to, r.notified) for r in old.records()] == [
+        ("acc1", (), True),
+        ("acc2", (), False),
+    ]
+    notified, never = (firing_of(old, ("alpha", POOL, s), T0) for s in ("acc1", "acc2"))
+    assert old.already_delivered("webhook", notified)
+    assert old.missing_firing(notified, ["webhook"]) == []
+    assert not old.already_delivered("webhook", never)
+    assert old.missing_firing(never, ["webhook"]) == ["webhook"]
+    old.save(T0 + 11)
+    assert json.loads(state.read_text(encoding="utf-8"))["schema_version"] == 2

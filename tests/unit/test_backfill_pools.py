@@ -8,12 +8,14 @@ rewards/payouts window reaches back to the last successful read of that history 
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -21,7 +23,7 @@ import requests
 
 from collector.adapters.base import SourceContext
 from collector.adapters.http import HttpClient
-from collector.errors import SourceError
+from collector.errors import RateLimited, SourceError
 from collector.models import PoolAccountSnapshot
 from collector.pools.antpool.adapter import AntpoolSettings, AntpoolSource
 from collector.pools.braiins.adapter import BraiinsSettings, BraiinsSource
@@ -29,8 +31,16 @@ from collector.pools.emcd.adapter import EmcdSettings, EmcdSource
 from collector.pools.f2pool.adapter import F2PoolSettings, F2PoolSource
 from collector.pools.viabtc.adapter import ViabtcSettings, ViabtcSource
 from collector.redact import Redactor
+from collector.runner import Runner
 from collector.secrets import WithSecrets
+from collector.sinks.base import MemorySink
+from collector.sinks.lineprotocol import LineProtocolError
+from collector.state import StateStore
+from collector.targets import PoolTarget
 from simulator import truth
+from simulator.pools import f2pool as f2pool_sim
+from simulator.pools import registry as sim_registry
+from simulator.pools import viabtc as viabtc_sim
 from simulator.scenario import Pool, Scenario, parse_scenario
 from simulator.server import SimulatorServer
 
@@ -179,10 +189,15 @@ def world() -> Scenario:
 
 
 @pytest.fixture
-def rig_for(world: Scenario, tmp_path: Path) -> Iterator[Any]:
+def rig_for(world: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     servers: list[SimulatorServer] = []
 
-    def make(pool: Pool, **extra: Any) -> Rig:
+    def make(pool: Pool, *, interval_s: float = 600.0, current_bin: bool = False, **extra: Any) -> Rig:
+        """`interval_s`: the poll interval the source is told; `current_bin`: the simulated F2Pool and ViaBTC
+        histories also return the bin in progress, with a partial figure."""
+        if current_bin:
+            monkeypatch.setattr(sim_registry, "F2PoolApi", functools.partial(f2pool_sim.F2PoolApi, current_bin=True))
+            monkeypatch.setattr(sim_registry, "ViabtcApi", functools.partial(viabtc_sim.ViabtcApi, current_bin=True))
         clock = Clock(START)
         server = SimulatorServer(world, clock=clock)
         server.start()
@@ -192,7 +207,9 @@ def rig_for(world: Scenario, tmp_path: Path) -> Iterator[Any]:
         settings.resolve_secrets({"K": secret, "S": api_secret or ""}, tmp_path, Redactor())
         session = RecordingSession()
         http = HttpClient(session, redact=Redactor())
-        ctx = SourceContext(http=http, clock=clock, log=logging.getLogger("test"), target="a", coin="BTC")
+        ctx = SourceContext(
+            http=http, clock=clock, log=logging.getLogger("test"), target="a", coin="BTC", interval_s=interval_s
+        )
         return Rig(pool, SOURCES[pool](settings, ctx), server, clock, session, http)
 
     yield make
@@ -463,3 +480,204 @@ def test_a_failed_history_read_is_retried_on_the_next_poll(rig_for: Any, pool: P
 
     assert len(rig.requests_to(HISTORY[pool])) == 1
     assert [s.at for s in snapshot.hashrate_history] == list(range(START + 600 - 24 * HOUR, START + 600, 600))
+
+
+# --- the poll interval is given, not guessed (review of issue 7) -------------------------------------------------
+
+
+@pytest.mark.parametrize("pool", ["f2pool", "viabtc"])
+def test_one_short_step_does_not_make_every_later_poll_a_gap_poll(rig_for: Any, pool: Pool) -> None:
+    rig: Rig = rig_for(pool, interval_s=60)
+    rig.ok(START)
+    rig.ok(START + 1)  # a late run followed by an on-time one (or a clock step): one 1 s step
+    rig.session.take()
+
+    for k in range(1, 6):  # then the schedule's 60 s polls
+        assert rig.ok(START + 1 + 60 * k).hashrate_history == ()
+
+    assert rig.requests_to(HISTORY[pool]) == []
+
+
+@pytest.mark.parametrize("pool", ["f2pool", "viabtc"])
+def test_a_single_five_hour_stall_is_backfilled(rig_for: Any, pool: Pool) -> None:
+    rig: Rig = rig_for(pool, interval_s=60)
+    rig.ok(START)
+    rig.session.take()
+    back = START + 5 * HOUR  # the only step the source has seen: a stall, not the interval
+
+    snapshot = rig.ok(back)
+
+    (seen,) = rig.requests_to(HISTORY[pool])
+    assert _history_span_s(pool, seen) == 5 * HOUR + 600
+    assert [s.at for s in snapshot.hashrate_history] == list(range(START - 600, back, 600))
+
+
+# --- only complete bins are written ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pool", ["f2pool", "viabtc"])
+def test_the_bin_in_progress_is_not_written(rig_for: Any, pool: Pool) -> None:
+    rig: Rig = rig_for(pool, current_bin=True)
+    now = START + 5 * HOUR + 123  # 2 min into a bin: the pool returns that bin with a partial figure
+
+    snapshot = rig.ok(now)
+
+    aligned = now - 123
+    bins = [s.at for s in snapshot.hashrate_history]
+    assert bins == list(range(aligned - 24 * HOUR + 600, aligned, 600))  # up to the last complete bin
+    assert all(s.at + s.window_s <= now for s in snapshot.hashrate_history)
+
+
+def _shifted(shift: Callable[[int, int], int], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**row, "timestamp": shift(i, row["timestamp"])} for i, row in enumerate(rows)]
+
+
+@pytest.mark.parametrize("pool", ["f2pool", "viabtc"])
+@pytest.mark.parametrize(
+    ("case", "shift"),
+    [
+        ("outside-the-window", lambda i, at: at - 7 * DAY),
+        ("not-600-s-apart", lambda i, at: at + 300 * (i % 2)),
+    ],
+)
+def test_a_history_that_does_not_answer_the_question_is_an_issue_and_is_asked_again(
+    rig_for: Any, monkeypatch: pytest.MonkeyPatch, pool: Pool, case: str, shift: Callable[[int, int], int]
+) -> None:
+    module: Any = f2pool_sim if pool == "f2pool" else viabtc_sim
+    name = "hash_rate_history" if pool == "f2pool" else "chart_rows"
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *args: _shifted(shift, real(*args)))
+    rig: Rig = rig_for(pool)
+
+    first = rig.poll(START)
+
+    assert isinstance(first, PoolAccountSnapshot)
+    assert [(i.section, i.kind) for i in first.issues] == [("hashrate_history", "bad_response")], case
+    assert first.hashrate_history == ()
+    monkeypatch.setattr(module, name, real)
+    rig.session.take()
+    assert len(rig.ok(START + 600).hashrate_history) == 24 * 6  # the gap stayed open: asked again
+    assert len(rig.requests_to(HISTORY[pool])) == 1
+
+
+# --- a poll whose points could not be built gives its bookmarks back --------------------------------------------
+
+
+@dataclass
+class BrokenLinesTarget:
+    """A pool account whose snapshot fails to become line protocol once (as a LineProtocolError would)."""
+
+    source: Any
+    broken: bool = True
+    key: str = "g1/f2pool/a"
+    health_tags: tuple[str, str, str] = ("g1", "f2pool", "a")
+    interval_s: float = 600.0
+    timeout_s: float = 30.0
+
+    def start_poll(self) -> None:
+        pass
+
+    def collect(self) -> PoolAccountSnapshot:
+        snapshot: PoolAccountSnapshot = self.source.collect()
+        return snapshot
+
+    def lines(self, snapshot: PoolAccountSnapshot) -> list[str]:
+        if self.broken:
+            raise LineProtocolError("a value that cannot be written (test)")
+        return []
+
+    def rollback(self) -> None:
+        self.source.rollback()
+
+
+@pytest.mark.parametrize("pool", ["f2pool", "viabtc"])
+def test_a_poll_that_fails_to_build_its_points_is_backfilled_by_the_next(rig_for: Any, pool: Pool) -> None:
+    rig: Rig = rig_for(pool)
+    rig.ok(START)
+    rig.ok(START + 600)
+    rig.session.take()
+    target = BrokenLinesTarget(rig.source)
+    runner = Runner(MemorySink(), StateStore(), clock=rig.clock, log=logging.getLogger("test"))
+    stalled = START + 600 + 5 * HOUR
+
+    rig.clock.t = stalled
+    rig.http.start_poll(30.0)
+    result = runner.poll(target)
+
+    assert (result.success, result.error_kind) == (False, "bad_response")
+    assert len(rig.requests_to(HISTORY[pool])) == 1  # the history was read, but never became points
+    target.broken = False
+    rig.session.take()
+
+    snapshot = rig.ok(stalled + 600)
+
+    (seen,) = rig.requests_to(HISTORY[pool])
+    assert _history_span_s(pool, seen) == 5 * HOUR + 2 * 600  # still from the last poll whose points were built
+    assert snapshot.hashrate_history[0].at == START
+
+
+def test_a_failed_build_also_gives_the_dated_histories_back(rig_for: Any) -> None:
+    rig: Rig = rig_for("f2pool")
+    rig.ok(START)
+    target = BrokenLinesTarget(rig.source)
+    runner = Runner(MemorySink(), StateStore(), clock=rig.clock, log=logging.getLogger("test"))
+    rig.clock.t = START + 2 * DAY
+    rig.http.start_poll(30.0)
+    assert not runner.poll(target).success
+    rig.session.take()
+
+    rig.ok(START + 2 * DAY + 600)
+
+    (bills,) = rig.requests_to("/v2/assets/transactions/list")
+    assert bills.body["start_time"] == START - 3 * DAY  # recent_days before the last read whose points were built
+
+
+@pytest.mark.parametrize("pool", ["f2pool", "viabtc"])
+def test_the_first_poll_after_a_429_defers_the_history_read_to_the_next(rig_for: Any, pool: Pool) -> None:
+    rig: Rig = rig_for(pool)
+    rig.ok(START)
+    rig.ok(START + 600)
+    rig.outage("rate_limit")
+    for at in range(START + 1200, START + 3 * HOUR, 600):
+        assert isinstance(rig.poll(at), RateLimited)
+    rig.outage(None)
+    rig.session.take()
+    back = START + 3 * HOUR
+
+    assert rig.ok(back).hashrate_history == ()  # right after the backoff: the normal requests only
+    assert rig.requests_to(HISTORY[pool]) == []
+    snapshot = rig.ok(back + 600)  # the next poll fills the gap, from the last recorded poll
+
+    (seen,) = rig.requests_to(HISTORY[pool])
+    assert _history_span_s(pool, seen) == 3 * HOUR + 600
+    assert [s.at for s in snapshot.hashrate_history] == list(range(START, back + 600, 600))
+
+
+def test_a_pool_target_hands_the_rollback_to_its_source() -> None:
+    calls: list[str] = []
+
+    class Source:
+        def rollback(self) -> None:
+            calls.append("rollback")
+
+    PoolTarget.rollback(cast(Any, SimpleNamespace(source=Source())))
+    PoolTarget.rollback(cast(Any, SimpleNamespace(source=object())))  # a source without bookmarks: nothing to do
+
+    assert calls == ["rollback"]
+
+
+def test_emcd_writes_again_what_a_poll_that_failed_to_build_its_points_had_read(rig_for: Any) -> None:
+    rig: Rig = rig_for("emcd")
+    rig.ok(START)
+    target = BrokenLinesTarget(rig.source)
+    runner = Runner(MemorySink(), StateStore(), clock=rig.clock, log=logging.getLogger("test"))
+    rig.clock.t = START + 10 * DAY
+    rig.http.start_poll(30.0)
+    assert not runner.poll(target).success
+
+    snapshot = rig.ok(START + 10 * DAY + 600)
+
+    # EMCD sends its whole history; the list is written back to recent_days (3) before the last read whose points
+    # were built (START), not before the failed poll's read, so the credits of days 1..7 are written again.
+    oldest = min(e.credited_at for e in snapshot.earnings)
+    assert oldest < START + 7 * DAY, "the failed poll's read moved the bookmark: its credits were never written"

@@ -17,6 +17,7 @@ import pytest
 from simulator import truth
 from simulator.pools.base import Request
 from simulator.pools.f2pool import F2PoolApi
+from simulator.pools.viabtc import ViabtcApi
 from simulator.scenario import Scenario, parse_scenario
 from simulator.server import SimulatorServer
 
@@ -162,3 +163,32 @@ def test_the_api_fails_during_its_outage(server: SimulatorServer) -> None:
     server.reset_faults()  # the scenario's fault window (from two hours ago, open-ended) applies again
     request = Request(path="/res/openapi/v1/hashrate/chart", query={"coin": "BTC"}, headers={"x-api-key": VIA_KEY})
     assert server.handle(request).status == 500
+
+
+def test_both_histories_can_also_return_the_bin_in_progress(world: Scenario) -> None:
+    """`current_bin=True`: the bin holding `T` comes last, with the mean of its elapsed part (a partial figure)."""
+    f2 = F2PoolApi(world, current_bin=True)
+    f2_request = Request(
+        path="/v2/hash_rate/history",
+        headers={"f2p-api-secret": F2_TOKEN, "content-type": "application/json"},
+        method="POST",
+        body=json.dumps({"mining_user_name": "f2u", "currency": "bitcoin", "interval": 600, "duration": 1200}).encode(),
+    )
+    via = ViabtcApi(world, current_bin=True)
+    via_request = Request(
+        path="/res/openapi/v1/hashrate/chart",
+        query={"coin": "BTC", "interval": "min", "period": "2"},
+        headers={"x-api-key": VIA_KEY},
+    )
+    f2_route, via_route = f2.route(f2_request), via.route(via_request)
+    assert f2_route is not None
+    assert via_route is not None
+
+    f2_rows = json.loads(f2.render(f2_route, T).body)["history"]
+    via_rows = json.loads(via.render(via_route, T).body)["data"]
+
+    current = T // 600 * 600
+    assert [r["timestamp"] for r in f2_rows] == [current - 1200, current - 600, current]
+    assert [r["timestamp"] for r in via_rows] == [current - 1200, current - 600, current]
+    partial = truth.account_hashes(world, world.account("f2pool", "f2u"), current, T) / (T - current)
+    assert f2_rows[-1]["hash_rate"] == pytest.approx(partial, abs=1e-3)

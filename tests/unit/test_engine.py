@@ -11,7 +11,7 @@ import pytest
 from collector.adapters.registry import source_registry
 from collector.app import Collector, build_collector
 from collector.compliance.alerts import AlertBook
-from collector.compliance.delivery import Delivery, DeliveryFailed
+from collector.compliance.delivery import Delivery, DeliveryFailed, LogNotifier
 from collector.compliance.engine import ComplianceEngine, delivery_for_book
 from collector.compliance.findings import AlertEvent
 from collector.compliance.observe import GroupObserver
@@ -50,15 +50,11 @@ def engine_for(collector: Collector, state_file: Path, notifier: Recording, grac
     observer = GroupObserver(
         collector.state, collector.targets, [], config.regions.bans, history_s=600, stale_after_s=600
     )
-    delivery = Delivery(
-        [notifier],
-        on_delivered=lambda name, events: [
-            book.mark_notified(e.finding.key, NOW)
-            if e.state == "firing"
-            else book.mark_resolution_notified(e.finding.key, e.started_at, NOW)
-            for e in events
-        ],
-    )
+
+    def delivered(name: str, events: Sequence[AlertEvent]) -> None:
+        book.record_delivery(name, events, NOW, primary=True)
+
+    delivery = Delivery([notifier], on_delivered=delivered)
     return ComplianceEngine(
         observer,
         config.main.compliance.model_copy(update={"stale_after_s": 600.0}),
@@ -222,3 +218,133 @@ def test_a_change_the_webhook_took_before_a_kill_is_not_sent_to_it_after_the_res
     restarted.delivery.flush(1.0)
     resolutions = [e.finding.subject for e in webhook.sent if e.state == "resolved"]
     assert resolutions.count("baikal_x") == 1, "the resolution goes to the webhook once"
+
+
+class LosingWebhook(Webhook):
+    """A webhook whose first copy is lost for good (here: rejected, not retryable; a restart with it queued in
+    memory, an expiry or an overflow lose it the same way)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = 0
+
+    def send(self, events: Sequence[AlertEvent]) -> None:
+        if not self.lost:
+            self.lost += len(events)
+            raise DeliveryFailed("rejected", "HTTP 400", retryable=False)
+        super().send(events)
+
+
+def resolutions(notifier: Recording, subject: str) -> list[float]:
+    return [e.started_at for e in notifier.sent if e.state == "resolved" and e.finding.subject == subject]
+
+
+def test_a_firing_the_webhook_lost_is_offered_to_it_again_with_the_next_re_send(
+    collector: Collector, tmp_path: Path
+) -> None:
+    hashing_on_a_foreign_pool(collector)
+    primary, webhook = Recording(), LosingWebhook()
+    engine = engine_with(collector, tmp_path / "alerts.json", [primary, webhook])
+    group = collector.config.group("baikal")
+
+    engine.evaluate(group, NOW)
+    engine.delivery.flush(0.0)
+    assert webhook.lost
+    assert firings(webhook, "baikal_x") == []
+    # The primary took it, so the re-send is a repeat; the webhook, which lacks the firing, gets it as the change.
+    engine.evaluate(group, NOW + 61)
+    engine.delivery.flush(1.0)
+    assert firings(webhook, "baikal_x") == [NOW]
+    assert [e.repeat for e in primary.sent if e.finding.subject == "baikal_x"] == [False, True]  # type: ignore[attr-defined]
+    engine.evaluate(group, NOW + 122)
+    engine.delivery.flush(2.0)
+    assert firings(webhook, "baikal_x") == [NOW], "offered again once it had taken it"
+
+    hashing_on_a_foreign_pool(collector, hashrate_hs=0.0)
+    engine.evaluate(group, NOW + 183)
+    engine.evaluate(group, NOW + 244)
+    engine.delivery.flush(3.0)
+    assert resolutions(webhook, "baikal_x") == [NOW]
+
+
+def test_a_webhook_that_never_took_the_firing_gets_no_resolution(collector: Collector, tmp_path: Path) -> None:
+    hashing_on_a_foreign_pool(collector)
+    primary, webhook = Recording(), LosingWebhook()
+    engine = engine_with(collector, tmp_path / "alerts.json", [primary, webhook])
+    group = collector.config.group("baikal")
+    engine.evaluate(group, NOW)
+    engine.delivery.flush(0.0)
+    assert webhook.lost
+
+    hashing_on_a_foreign_pool(collector, hashrate_hs=0.0)
+    engine.evaluate(group, NOW + 20)
+    engine.evaluate(group, NOW + 81)  # resolved (keep_firing_s 60): a re-send due this round is stale
+    engine.delivery.flush(1.0)
+
+    assert resolutions(primary, "baikal_x") == [NOW]
+    assert firings(webhook, "baikal_x") == []
+    assert resolutions(webhook, "baikal_x") == [], "a resolution of an alert the webhook never showed"
+
+
+class DownWebhook(Webhook):
+    """A webhook that refuses everything while `down`."""
+
+    down = True
+
+    def send(self, events: Sequence[AlertEvent]) -> None:
+        if self.down:
+            raise DeliveryFailed("unreachable", "connection refused")
+        super().send(events)
+
+
+def test_a_resolution_goes_to_a_webhook_whose_firing_is_still_queued(collector: Collector, tmp_path: Path) -> None:
+    hashing_on_a_foreign_pool(collector)
+    webhook = DownWebhook()
+    engine = engine_with(collector, tmp_path / "alerts.json", [Recording(), webhook])
+    group = collector.config.group("baikal")
+    engine.evaluate(group, NOW)
+    engine.delivery.flush(0.0)
+    hashing_on_a_foreign_pool(collector, hashrate_hs=0.0)
+    engine.evaluate(group, NOW + 20)
+    engine.evaluate(group, NOW + 81)
+    webhook.down = False
+    engine.delivery.flush(100.0)
+
+    assert [(e.state, e.started_at) for e in webhook.sent if e.finding.subject == "baikal_x"] == [
+        ("firing", NOW),
+        ("resolved", NOW),
+    ]
+
+
+def test_re_sends_while_the_primary_is_down_keep_one_copy_in_its_queue(collector: Collector, tmp_path: Path) -> None:
+    hashing_on_a_foreign_pool(collector)
+    engine = engine_with(collector, tmp_path / "alerts.json", [Refusing(), Webhook()])
+    group = collector.config.group("baikal")
+    engine.evaluate(group, NOW)
+    queued = engine.delivery.stats()["primary"].queued
+    for round_ in range(1, 6):
+        engine.evaluate(group, NOW + 61 * round_)
+        engine.delivery.flush(float(round_))
+
+    assert engine.delivery.stats()["primary"].queued == queued, "re-sends piled up in the primary's queue"
+
+
+def test_the_log_notifier_beside_a_primary_is_not_recorded_and_logs_each_transition_once(
+    collector: Collector, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hashing_on_a_foreign_pool(collector)
+    log = LogNotifier(logging.getLogger("t.alerts"))
+    engine = engine_with(collector, tmp_path / "alerts.json", [Refusing(), Webhook(), log])  # type: ignore[list-item]
+    group = collector.config.group("baikal")
+    assert engine.delivery.tracked == ("primary", "webhook")
+
+    with caplog.at_level(logging.WARNING, logger="t.alerts"):
+        for round_ in range(4):
+            engine.evaluate(group, NOW + 61 * round_)
+            engine.delivery.flush(float(round_))
+
+    fired = [r for r in caplog.records if "alert firing: baikal/pool_whitelist/baikal_x" in r.getMessage()]
+    assert len(fired) == 1
+    record = engine.book.get(("baikal", "pool_whitelist", "baikal_x"))
+    assert record is not None
+    assert record.delivered_to == ("webhook",)

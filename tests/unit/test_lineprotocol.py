@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.sinks.influx import quote_ident, quote_literal
-from collector.sinks.lineprotocol import FieldValue, LineProtocolError, build_line, sanitize_tag_value
+from collector.sinks.lineprotocol import FieldValue, LineProtocolError, build_line, sanitize_tag_value, valid_unicode
 from unit.support import parse_line
 
 
@@ -246,3 +248,19 @@ def test_influxql_quoting_refuses_what_it_cannot_write(text: str) -> None:
 def test_influxql_quoting_escapes_quotes_backslashes_and_newlines() -> None:
     assert quote_literal("it's a\\b\nc") == "'it\\'s a\\\\b\\nc'"
     assert quote_ident('a "b"\\\n') == '"a \\"b\\"\\\\\\n"'
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    """JSON can carry a lone surrogate ("\\ud800"); UTF-8 cannot encode it: values, names and string fields get
+    U+FFFD, so every line encodes (a split pair is joined into its character)."""
+    lone = json.loads('"a\\ud800b"')
+    pair = "x\ud83d\ude00y"
+    rendered = build_line(lone, {lone: lone, "p": pair}, {lone: 1, "s": lone, "q": pair}, 7)
+    assert rendered == 'a\ufffdb,a\ufffdb=a\ufffdb,p=x\U0001f600y a\ufffdb=1i,s="a\ufffdb",q="x\U0001f600y" 7'
+    rendered.encode()
+    assert sanitize_tag_value(lone) == "a\ufffdb"
+
+
+def test_text_that_encodes_is_returned_as_is() -> None:
+    for text in ("plain", "caf\u00e9 \u2028 \U0001f600"):
+        assert valid_unicode(text) is text

@@ -4,15 +4,20 @@ real influxd is in tests/integration/test_spool_faults.py)."""
 
 from __future__ import annotations
 
+import errno
 import inspect
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -25,6 +30,7 @@ from collector.sinks.spool import SEGMENT_NAME, DiskSpool, SpoolError
 from unit.support import ConfigDir
 
 REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 T0 = 1_700_000_000.0
 
 
@@ -53,6 +59,7 @@ def drain(spool: DiskSpool) -> list[str]:
     while (batch := spool.take()) is not None:
         out += batch.lines
         assert spool.ack(batch) == len(batch.lines)
+        spool.purge()
     return out
 
 
@@ -89,6 +96,8 @@ def test_big_writes_split_into_segments_of_batch_size(tmp_path: Path) -> None:
     created_ms = [int(SEGMENT_NAME.match(f.name).group(2)) for f in files]  # type: ignore[union-attr]
     assert created_ms == [int(T0 * 1000), int((T0 + 2.5) * 1000), int((T0 + 2.5) * 1000)]
     assert [spool.ack(b) for b in iter(spool.take, None)] == [10, 10, 5]
+    spool.purge()
+    assert segment_files(tmp_path) == []
     spool.close()
 
 
@@ -181,23 +190,26 @@ def test_size_limit_keeps_the_newest_lines(tmp_path: Path) -> None:
     spool.close()
 
 
-def test_eviction_of_the_batch_in_flight_is_not_acknowledged(tmp_path: Path) -> None:
-    """A batch taken, then evicted by overflow, acks as 0 lines: its outcome counts as dropped, not written."""
+def test_the_batch_in_flight_is_never_evicted(tmp_path: Path) -> None:
+    """Overflow evicts the next-oldest segment, never the one in flight (InfluxDB may store it): the bound
+    overshoots by that segment, and the batch acks in full once settled."""
     one = len(numbered(0, 1)[0]) + 1
     spool = open_spool(tmp_path, max_bytes=20 * one)
     spool.append(numbered(0, 10))
     batch = spool.take()
     assert batch is not None
-    result = spool.append(numbered(10, 20))  # needs the in-flight segment's room
-    assert result.evicted == 10
-    assert spool.ack(batch) == 0
-    assert drain(spool) == numbered(10, 20)
+    result = spool.append(numbered(10, 20))  # would need the in-flight segment's room
+    assert result.evicted == 10  # lines 10..19, the oldest not in flight
+    assert spool.stats(T0).bytes == 20 * one
+    spool.append(numbered(30, 10))
+    assert spool.ack(batch) == 10
+    assert drain(spool) == numbered(30, 10)
     spool.close()
 
 
 def test_single_append_larger_than_the_spool_keeps_its_newest_lines(tmp_path: Path) -> None:
     one = len(numbered(0, 1)[0]) + 1
-    spool = open_spool(tmp_path, batch_size=100, max_bytes=10 * one)
+    spool = DiskSpool(tmp_path, batch_size=100, max_bytes=10 * one, segment_bytes=5 * one).open()
     result = spool.append(numbered(0, 25))
     assert (result.evicted, spool.lines) == (15, 10)
     assert drain(spool) == numbered(15, 10)
@@ -359,7 +371,7 @@ def test_refused_batch_is_bisected_good_lines_written_bad_set_aside(tmp_path: Pa
 
     assert sorted(transport.lines) == sorted(x for x in batch if "bad" not in x)
     assert (sink.written_lines, sink.rejected_lines, sink.buffered_lines) == (98, 2, 0)
-    assert list(sink.set_aside) == [["bad line one", "bad line two"]]
+    assert list(sink.recent_refusals) == [["bad line one", "bad line two"]]
     rejected = (tmp_path / "rejected" / "rejected.lp").read_text().splitlines()
     assert rejected[0].startswith("# ")
     assert "unable to parse" in rejected[0]
@@ -433,3 +445,487 @@ def test_run_exits_1_naming_a_locked_spool(config_dir: ConfigDir) -> None:
     assert done.returncode == 1, done.stderr
     assert f"the spool directory {config_dir.root / 'spool-here'} is locked by another minewatch process" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- review fixes -------------------------------------------------------------------------------------------
+
+
+def call_with_timeout(fn: Callable[[], T], timeout_s: float = 5.0) -> T:
+    """Run `fn` in a thread; fail (instead of hanging the suite) if it does not return in time."""
+    out: list[T] = []
+    thread = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), f"{fn} did not return within {timeout_s} s"
+    return out[0]
+
+
+def test_take_skips_a_head_segment_deleted_by_hand(tmp_path: Path) -> None:
+    """A segment file removed behind the spool's back is forgotten (its lines reported lost once), not spun on."""
+    spool = open_spool(tmp_path)
+    spool.append(numbered(0, 25))
+    segment_files(tmp_path)[0].unlink()
+    batch = call_with_timeout(spool.take)
+    assert batch is not None
+    assert batch.lines == numbered(10, 10)
+    losses = spool.losses()
+    assert [loss.lines for loss in losses] == [10]
+    assert "vanished" in losses[0].message
+    assert spool.losses() == []
+    assert spool.lines == 15
+    spool.close()
+
+
+def test_sink_counts_a_vanished_segment_as_dropped(tmp_path: Path) -> None:
+    transport = MemorySink()
+    spool = DiskSpool(tmp_path, batch_size=10, max_bytes=2**20).open()
+    sink = InfluxSink(transport, batch_size=10, spool=spool)
+    sink.write(numbered(0, 30))
+    segment_files(tmp_path)[1].unlink()
+    assert call_with_timeout(lambda: sink.flush(5.0))
+    sink.close(1.0)
+    assert transport.lines == numbered(0, 10) + numbered(20, 10)
+    assert (sink.written_lines, sink.dropped_lines, sink.buffered_lines) == (20, 10, 0)
+    assert "vanished" in str(sink.last_error)
+
+
+def test_lines_split_on_newline_only(tmp_path: Path) -> None:
+    """A tag value holding characters str.splitlines() breaks on (\\u2028, \\x85, \\x0b, \\x1c) stays one line."""
+    odd = [
+        build_line("m", {"t": "a\u2028b"}, {"n": 1}, 1),
+        build_line("m", {"t": "a\x85m,s=a n=1i 2"}, {"n": 2}, 2),
+        build_line("m", {"t": "x\x0by\x1cz\u2029"}, {"s": "p\x0cq\x1e"}, 3),
+    ]
+    spool = open_spool(tmp_path)
+    spool.append(odd)
+    assert drain(spool) == odd
+    spool.close()
+    again = open_spool(tmp_path)
+    again.append(odd)
+    again.close()
+    reopened = open_spool(tmp_path)
+    assert reopened.recovered_lines == 3
+    assert drain(reopened) == odd
+    reopened.close()
+
+
+def test_a_line_utf8_cannot_encode_is_counted_never_raised(tmp_path: Path) -> None:
+    lone = "m,t=a\ud800 n=1i 1"
+    spool = open_spool(tmp_path)
+    result = spool.append([*numbered(0, 3), lone, *numbered(3, 2)])
+    assert (result.failed, result.error, spool.lines) == (1, None, 5)
+    assert drain(spool) == numbered(0, 5)
+    spool.close()
+
+    sink = InfluxSink(MemorySink(), batch_size=10, spool=open_spool(tmp_path))
+    sink.write([lone])  # must not raise
+    assert (sink.dropped_lines, sink.buffered_lines) == (1, 0)
+    sink.close(1.0)
+
+
+def test_retryable_or_statusless_failures_are_retried_not_bisected() -> None:
+    """A broken response (ChunkedEncodingError: no status, not retryable) or v2's status 0 is not a refusal."""
+    for error in (
+        StorageError("InfluxDB write failed: ChunkedEncodingError", retryable=False),
+        StorageError("status 0", status=0, retryable=False),
+    ):
+        transport = ScriptedTransport([error])
+        sink = InfluxSink(transport, batch_size=100, flush_interval_s=0.01)
+        sink.write(numbered(0, 100))
+        assert sink.flush(5.0)
+        assert transport.requests == 2  # one failed, one retried whole: no halves
+        assert (sink.written_lines, sink.rejected_lines) == (100, 0)
+        assert list(sink.recent_refusals) == []
+
+
+class ScriptedTransport(MemorySink):
+    """Raises the scripted errors first, then stores."""
+
+    def __init__(self, errors: Sequence[StorageError]) -> None:
+        super().__init__()
+        self.errors = list(errors)
+        self.requests = 0
+
+    def write(self, lines: Sequence[str]) -> None:  # type: ignore[override]
+        self.requests += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        super().write(lines)
+
+
+class TypeConflictTransport(MemorySink):
+    """Like InfluxDB 1.x on a field type conflict: stores the good lines, refuses the bad with `dropped=N`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests = 0
+
+    def write(self, lines: Sequence[str]) -> None:  # type: ignore[override]
+        self.requests += 1
+        bad = [x for x in lines if "conflict" in x]
+        super().write([x for x in lines if "conflict" not in x])
+        if bad:
+            raise StorageError(
+                f"partial write: field type conflict dropped={len(bad)}", status=400, retryable=False, dropped=len(bad)
+            )
+
+
+def test_refused_part_is_split_by_measurement_first(tmp_path: Path) -> None:
+    """One bad measurement among several: the split by measurement isolates it in one round."""
+    transport = TypeConflictTransport()
+    sink = InfluxSink(transport, batch_size=400)
+    batch = [f"{name},s=a n=1i {i}" for i in range(100) for name in ("a", "b", "conflict", "d")]
+    sink.write(batch)
+    assert sink.flush(5.0)
+    assert transport.requests == 5  # the batch, then one per measurement; the conflicting one says dropped=100
+    assert (sink.written_lines, sink.rejected_lines) == (300, 100)
+
+
+def test_cap_counts_a_partial_writes_good_lines_as_written() -> None:
+    """Past the cap a part that said dropped=N is set aside whole, but only N of its lines count as rejected."""
+    transport = TypeConflictTransport()
+    sink = InfluxSink(transport, batch_size=1000, max_bisect_bad_lines=4)
+    batch = [f"m,s=a n={'conflict' if i % 10 == 0 else '1i'} {i}" for i in range(1000)]
+    sink.write(batch)
+    assert sink.flush(5.0)
+    assert sink.rejected_lines == 100
+    assert sink.written_lines == 900
+    assert sum(len(x) for x in sink.recent_refusals) >= 100
+
+
+def test_no_empty_refusal_is_recorded(tmp_path: Path) -> None:
+    """A refusal that does not recur on the halves sets nothing aside and logs no 'refused 0'."""
+    transport = ScriptedTransport([StorageError("unable to parse", status=400, retryable=False)])
+    spool = DiskSpool(tmp_path, batch_size=100, max_bytes=2**20).open()
+    sink = InfluxSink(transport, batch_size=100, spool=spool)
+    sink.write(numbered(0, 100))
+    assert sink.flush(5.0)
+    sink.close(1.0)
+    assert (sink.written_lines, sink.rejected_lines, list(sink.recent_refusals)) == (100, 0, [])
+    assert not (tmp_path / "rejected" / "rejected.lp").exists()
+
+
+@pytest.mark.parametrize(("bad", "most"), [(1, 27), (10, 199), (64, 1023)])
+def test_bisection_request_counts(bad: int, most: int) -> None:
+    """The numbers in InfluxSink's docstring: one 5,000-line batch, `bad` refused lines spread evenly."""
+    transport = RefusingTransport()
+    sink = InfluxSink(transport, batch_size=5000)
+    batch = numbered(0, 5000)
+    for k in range(bad):
+        batch[(k * 5000) // bad + 7] = f"m,s=a n=bad{k} {k}"  # the same measurement: halving finds it
+    sink.write(batch)
+    assert sink.flush(30.0)
+    print(f"{bad} bad lines: {transport.requests} requests")
+    assert (sink.rejected_lines, sink.written_lines) == (bad, 5000 - bad)
+    assert transport.requests <= most
+
+
+def test_segments_are_sealed_by_size_so_overflow_never_empties_the_spool(tmp_path: Path) -> None:
+    """Lines much longer than usual fill `batch_size` lines past the whole bound: the byte seal keeps each
+    segment at a sixteenth of the spool, so an eviction costs one of them, not everything."""
+    max_bytes = 2 * 2**20
+    spool = DiskSpool(tmp_path, batch_size=5000, max_bytes=max_bytes).open()
+    assert spool.segment_bytes == max_bytes // 16
+    long = [f'm,s=a v="{"x" * 1000}" {i}' for i in range(6000)]  # about 6 MB, 5000 lines are > max_bytes
+    for start in range(0, 6000, 500):
+        spool.append(long[start : start + 500])
+        assert spool.stats(T0).bytes <= max_bytes + spool.segment_bytes
+    assert all(f.stat().st_size <= spool.segment_bytes for f in segment_files(tmp_path))
+    assert spool.stats(T0).bytes > max_bytes * 14 // 16
+    out = drain(spool)
+    assert out == long[-len(out) :]
+    spool.close()
+
+
+def test_spool_config_needs_room_for_several_segments() -> None:
+    from collector.config import MIN_SPOOL_SEGMENTS, SpoolConfig
+    from collector.sinks.spool import segment_bytes_for
+
+    config = SpoolConfig(max_size_mb=1)
+    assert (1 * 2**20) // segment_bytes_for(1 * 2**20) >= MIN_SPOOL_SEGMENTS
+    assert config.max_size_mb == 1
+    with pytest.raises(ValueError, match="max_size_mb"):
+        SpoolConfig(max_size_mb=0)
+
+
+class FlakySpool(DiskSpool):
+    """A real disk spool whose `purge` raises (a read-only remount) the first `failures` times."""
+
+    def __init__(self, *args: object, failures: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.failures = failures
+
+    def purge(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OSError(30, "Read-only file system")
+        super().purge()
+
+
+def test_writer_thread_survives_an_exception(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    transport = MemorySink()
+    spool = FlakySpool(tmp_path, batch_size=10, max_bytes=2**20, failures=3).open()
+    sink = InfluxSink(transport, batch_size=10, flush_interval_s=0.01, spool=spool)
+    sink.start()
+    sink.write(numbered(0, 50))
+    assert sink.flush(10.0)
+    assert sink._thread is not None
+    assert sink._thread.is_alive()
+    sink.write(numbered(50, 10))
+    assert sink.flush(10.0)
+    sink.close(1.0)
+    assert transport.lines == numbered(0, 60)
+    assert sink.written_lines == 60
+    assert sum("unexpected error in the writer" in r.message for r in caplog.records) == 1
+
+
+def test_unreadable_segment_is_retried_then_moved_aside(tmp_path: Path) -> None:
+    """A segment that cannot be read (here: a directory in its place) is reported once, retried, and after
+    five failures moved to rejected/unreadable-<name>; its lines count as dropped and the rest flows."""
+    transport = MemorySink()
+    spool = DiskSpool(tmp_path, batch_size=10, max_bytes=2**20).open()
+    sink = InfluxSink(transport, batch_size=10, flush_interval_s=0.01, spool=spool)
+    sink.write(numbered(0, 20))
+    first = segment_files(tmp_path)[0]
+    first.unlink()
+    first.mkdir()  # read_bytes() now raises IsADirectoryError
+    assert call_with_timeout(lambda: sink.flush(10.0))
+    assert (tmp_path / "rejected" / f"unreadable-{first.name}").is_dir()
+    assert transport.lines == numbered(10, 10)
+    assert (sink.written_lines, sink.dropped_lines, sink.buffered_lines) == (10, 10, 0)
+    assert "unreadable 5 times" in str(sink.last_error)
+    sink.close(1.0)
+
+
+class ProbeSpool(DiskSpool):
+    """Checks, from inside its disk operations, that `write()` is not blocked meanwhile."""
+
+    sink: InfluxSink
+    blocked: list[str]
+
+    def _probe(self, what: str) -> None:
+        other = threading.Thread(target=self.sink.write, args=(numbered(900, 1),))
+        other.start()
+        other.join(2.0)
+        if other.is_alive():
+            self.blocked.append(what)
+        other.join()
+
+    def purge(self) -> None:
+        self._probe("purge")
+        super().purge()
+
+    def set_aside(self, lines: Sequence[str], reason: str) -> None:
+        self._probe("set_aside")
+        super().set_aside(lines, reason)
+
+
+def test_disk_io_of_a_settled_batch_happens_outside_the_write_lock(tmp_path: Path) -> None:
+    spool = ProbeSpool(tmp_path, batch_size=10, max_bytes=2**20).open()
+    spool.blocked = []
+    transport = RefusingTransport()
+    sink = InfluxSink(transport, batch_size=10, spool=spool)
+    spool.sink = sink
+    batch = numbered(0, 10)
+    batch[3] = "m,s=a n=bad 3"
+    sink.write(batch)
+    sink._send_next()
+    assert spool.blocked == []
+    assert (sink.written_lines, sink.rejected_lines) == (9, 1)
+    sink.close(1.0)
+
+
+class SlowTransport(MemorySink):
+    """Stores every request after a pause (a slow InfluxDB); thread-safe."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+
+    def write(self, lines: Sequence[str]) -> None:  # type: ignore[override]
+        time.sleep(self.delay_s)
+        with self.lock:
+            super().write(lines)
+
+
+def test_a_batch_in_flight_during_overflow_counts_as_written(tmp_path: Path) -> None:
+    """InfluxDB stores the batch in flight while overflow evicts: it counts as written (it was stored)."""
+    one = len(numbered(0, 1)[0]) + 1
+    gate = threading.Event()
+    entered = threading.Event()
+
+    class Gated(MemorySink):
+        def write(self, lines: Sequence[str]) -> None:  # type: ignore[override]
+            entered.set()
+            gate.wait(5)
+            super().write(lines)
+
+    transport = Gated()
+    spool = DiskSpool(tmp_path, batch_size=10, max_bytes=30 * one, segment_bytes=10 * one).open()
+    sink = InfluxSink(transport, batch_size=10, flush_interval_s=0.01, spool=spool)
+    sink.start()
+    sink.write(numbered(0, 10))
+    assert entered.wait(5)
+    sink.write(numbered(10, 60))  # far more than the spool holds, while lines 0..9 are in flight
+    gate.set()
+    assert sink.flush(5.0)
+    sink.close(1.0)
+    assert transport.lines[:10] == numbered(0, 10)
+    assert set(transport.lines) <= set(numbered(0, 70))
+    assert sink.written_lines == len(transport.lines)
+    assert sink.written_lines + sink.dropped_lines == 70
+
+
+def test_overflow_episode_ends_once_below_90_percent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Under steady overload the 'spool full' / 'catches up' pair is logged once, not on every batch."""
+    one = len(numbered(0, 1)[0]) + 1
+    transport = MemorySink()
+    spool = DiskSpool(tmp_path, batch_size=5, max_bytes=100 * one, segment_bytes=5 * one).open()
+    sink = InfluxSink(transport, batch_size=5, spool=spool)
+    caplog.set_level(logging.INFO)
+    n = 0
+    for _ in range(40):  # each round: 10 lines in, one batch of 5 out: the spool fills and stays above 90 %
+        sink.write(numbered(n, 10))
+        n += 10
+        sink._send_next()
+    assert sink.dropped_lines > 0
+    assert sum("spool full" in r.message for r in caplog.records) == 1
+    assert sum("InfluxDB catches up;" in r.message for r in caplog.records) == 0
+    assert sink.flush(5.0)
+    assert sum("InfluxDB catches up;" in r.message for r in caplog.records) == 1
+    sink.close(1.0)
+
+
+def test_a_closed_spool_does_nothing(tmp_path: Path) -> None:
+    """A request still in flight after close() must not delete a segment the next process has recovered."""
+    spool = open_spool(tmp_path)
+    spool.append(numbered(0, 20))
+    batch = spool.take()
+    assert batch is not None
+    spool.close()
+    successor = open_spool(tmp_path)
+    assert spool.ack(batch) == 0
+    spool.purge()
+    assert spool.take() is None
+    assert spool.append(numbered(20, 5)).failed == 5
+    assert successor.lines == 20
+    assert drain(successor) == numbered(0, 20)
+    successor.close()
+
+
+def test_enospc_evicts_the_oldest_segment_and_retries_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(numbered(0, 25))  # segments of 10, 10, 5
+    batch = spool.take()  # the first is in flight: it is not the victim
+    assert batch is not None
+    real_write = os.write
+    fail = [1]
+
+    def full_once(fd: int, data: bytes | memoryview) -> int:
+        if fail[0]:
+            fail[0] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_once)
+    result = spool.append(numbered(25, 3))
+    assert (result.evicted, result.failed, result.error) == (10, 0, None)
+    assert spool.ack(batch) == 10
+    assert drain(spool) == numbered(20, 8)
+    spool.close()
+
+
+def test_little_free_space_is_a_warning(tmp_path: Path) -> None:
+    spool = DiskSpool(tmp_path, batch_size=10, max_bytes=2**62).open()
+    assert any("free" in w for w in spool.warnings)
+    spool.close()
+    assert open_spool(tmp_path).warnings == []
+
+
+def test_spool_records_its_target_and_warns_on_a_change(tmp_path: Path) -> None:
+    old = {"api": "v1", "url": "http://db1:8086", "database": "minewatch", "retention_policy": None}
+    new = {**old, "url": "http://db2:8086"}
+    first = DiskSpool(tmp_path, batch_size=10, max_bytes=2**20, target=old).open()
+    assert first.warnings == []
+    first.append(numbered(0, 5))
+    first.close()
+    assert json.loads((tmp_path / "target.json").read_text()) == old
+    second = DiskSpool(tmp_path, batch_size=10, max_bytes=2**20, target=new).open()
+    assert len(second.warnings) == 1
+    assert "db1:8086" in second.warnings[0]
+    assert "db2:8086" in second.warnings[0]
+    assert json.loads((tmp_path / "target.json").read_text()) == new
+    assert drain(second) == numbered(0, 5)  # still sent
+    second.close()
+
+
+def test_spool_target_has_no_credentials() -> None:
+    """api, host:port, database and retention policy: the username and password stay out."""
+    from collector.app import spool_target
+    from collector.config import InfluxConfig
+
+    settings = InfluxConfig(url="http://db.example:8086/", username="user", password_env="PW")
+    target = spool_target(settings)
+    assert target == {"api": "v1", "url": "http://db.example:8086", "database": "minewatch", "retention_policy": None}
+
+
+def test_stranded_spools_of_another_sharding(tmp_path: Path) -> None:
+    from collector.sinks.spool import stranded_spools
+
+    base = tmp_path / "spool"
+    for directory in (base, base / "shard-0-of-2", base / "shard-1-of-2"):
+        spool = open_spool(directory)
+        spool.append(numbered(0, 3))
+        spool.close()
+    (base / "shard-0-of-3").mkdir()  # empty: not reported
+    assert stranded_spools(base, base) == [(base / "shard-0-of-2", 1), (base / "shard-1-of-2", 1)]
+    assert stranded_spools(base, base / "shard-0-of-2") == [(base, 1), (base / "shard-1-of-2", 1)]
+
+
+def assert_invariant(sink: InfluxSink, accepted: int) -> None:
+    total = sink.written_lines + sink.dropped_lines + sink.rejected_lines + sink.buffered_lines
+    assert accepted + sink.recovered_lines == total
+
+
+def test_invariant_holds_across_a_restart(tmp_path: Path) -> None:
+    transport = RefusingTransport()
+    first = InfluxSink(transport, batch_size=10, spool=open_spool(tmp_path))
+    batch = numbered(0, 30)
+    batch[4] = "m,s=a n=bad 4"
+    first.write(batch)
+    first._send_next()
+    assert_invariant(first, 30)
+    first.close(0.0)
+    second = InfluxSink(transport, batch_size=10, spool=open_spool(tmp_path))
+    assert second.recovered_lines == 20
+    second.write(numbered(30, 5))
+    assert_invariant(second, 5)
+    assert second.flush(5.0)
+    assert_invariant(second, 5)
+    assert (second.written_lines, second.buffered_lines) == (25, 0)
+    second.close(1.0)
+
+
+def test_invariant_holds_under_eight_writers_with_eviction(tmp_path: Path) -> None:
+    """8 threads append into a small spool while a slow sender delivers: every line is accounted for once."""
+    transport = SlowTransport(0.002)
+    one = len(numbered(0, 1)[0]) + 1
+    spool = DiskSpool(tmp_path, batch_size=20, max_bytes=200 * one, segment_bytes=20 * one).open()
+    sink = InfluxSink(transport, batch_size=20, flush_interval_s=0.005, spool=spool)
+    sink.start()
+
+    def writer(k: int) -> None:
+        for i in range(100):
+            sink.write(numbered(k * 10_000 + i * 5, 5))
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sink.flush(20.0)
+    sink.close(1.0)
+    assert_invariant(sink, 8 * 100 * 5)
+    assert sink.dropped_lines > 0  # eviction happened
+    assert sink.written_lines == len(transport.lines) == len(set(transport.lines))

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from collector.adapters.backfill import Bookmarks
 from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, host_budget_key
 from collector.errors import BadResponse
 from collector.models import Earning, Payout, PoolAccountSnapshot, WorkerStats
@@ -60,7 +61,7 @@ class AntpoolSource:
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
         self._last_nonce = 0
-        self._history_ok_at: dict[HistoryType, int] = {}  # when each history list was last read
+        self._read = Bookmarks()  # when each history list was last read
 
     @staticmethod
     def budget_key(settings: AntpoolSettings) -> str:
@@ -68,13 +69,16 @@ class AntpoolSource:
 
     @staticmethod
     def requests_per_poll(settings: AntpoolSettings) -> int:
-        # summary + balance + one page of workers + one page per history list (later polls). A poll after an
-        # outage of the pool pages further back, up to `history_pages` per list, as the first poll does.
+        # A normal poll: summary + balance + one page of workers + one page per history list. Not counted: the
+        # burst of the first poll after start-up or after an outage of the pool, which pages back up to
+        # `history_pages` per list (3 + len(history) * history_pages); the README's "Rate limit" says how the
+        # budget absorbs it. Counting the burst would make the config check warn about every normal interval.
         return 3 + len(set(settings.history))
 
     def collect(self) -> PoolAccountSnapshot:
         """The overview (or legacy hashrate) is required; balance, workers and histories degrade to an issue."""
         now = int(self._ctx.clock())
+        self._read.begin()
         legacy = self._settings.endpoints == "legacy"
         if legacy:
             summary = parse.parse_hashrate_legacy(self._post("hashrate", {}))
@@ -88,11 +92,11 @@ class AntpoolSource:
         if "payout" in self._settings.history:
             payouts = sections.fetch("payouts", lambda: parse.parse_payouts(self._history("payout")))
             if payouts is not None:
-                self._history_ok_at["payout"] = now
+                self._read.mark("payout", now)
         if "recv" in self._settings.history:
             earnings = sections.fetch("earnings", lambda: parse.parse_earnings(self._history("recv")))
             if earnings is not None:
-                self._history_ok_at["recv"] = now
+                self._read.mark("recv", now)
         return PoolAccountSnapshot(
             observed_at=now,
             coin=self._ctx.coin,
@@ -109,6 +113,11 @@ class AntpoolSource:
             issues=tuple(sections.issues),
         )
 
+    def rollback(self) -> None:
+        """Undo this poll's bookmarks (the runner could not turn its snapshot into points): the next poll reads
+        the histories this one read again."""
+        self._read.rollback()
+
     def _user_workers(self) -> tuple[WorkerStats, ...]:
         params = {"coinType": self._ctx.coin, "userId": self._settings.user_id, "workerStatus": "0"}
         rows = self._pages("userWorkerList", params, MAX_WORKER_PAGES, must_finish=True)
@@ -121,7 +130,7 @@ class AntpoolSource:
     def _history(self, kind: HistoryType) -> tuple[Any, ...]:
         """Pages of a payment history back to its last successful read (normally one page), at most
         `history_pages`; all `history_pages` until it has been read once."""
-        last_ok = self._history_ok_at.get(kind)
+        last_ok = self._read.get(kind)
 
         def reached(rows: Sequence[Any]) -> bool:
             return last_ok is not None and any(at < last_ok - HISTORY_OVERLAP_S for at in self._row_times(kind, rows))

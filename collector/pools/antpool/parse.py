@@ -18,13 +18,13 @@ from typing import Any
 from collector.adapters.parsing import (
     MAX_UNIX_S,
     Payload,
+    amount_sats,
     field,
     integer,
     mapping,
     number,
     payout_sats,
-    required_sats,
-    sats,
+    required_amount_sats,
     scaled,
     sequence,
     text,
@@ -94,7 +94,8 @@ def parse_overview(payload: Any) -> AccountSummary:
         hashrate_24h_hs=number(data, "hsLast1d", where),
         workers_active=integer(data, "activeWorkerNum", where),
         # "Invalid" workers have been gone long enough for AntPool to list them apart; they are not hashing.
-        workers_inactive=None if inactive is None and invalid is None else (inactive or 0) + (invalid or 0),
+        # Either count missing makes the total unknown: the reference documents no omitted zero category.
+        workers_inactive=None if inactive is None or invalid is None else inactive + invalid,
     )
 
 
@@ -117,7 +118,7 @@ def parse_hashrate_legacy(payload: Any) -> AccountSummary:
 def parse_balance(payload: Any) -> int | None:
     """`account.htm`: the unpaid balance (`balance`, BTC string) in satoshis."""
     where = "account"
-    return sats(mapping(unwrap(payload, where), f"{where}.data"), "balance", where)
+    return amount_sats(mapping(unwrap(payload, where), f"{where}.data"), "balance", where)
 
 
 def page(payload: Any, where: str) -> Page:
@@ -188,7 +189,7 @@ def parse_user_workers(rows: Sequence[Any], user_id: str) -> tuple[WorkerStats, 
                 hashrate_hs=_suffixed_hashrate(item, "hsLast10min", where),
                 hashrate_1h_hs=_suffixed_hashrate(item, "hsLast1H", where),
                 hashrate_24h_hs=_suffixed_hashrate(item, "hsLast1D", where),
-                last_share_ts=unix_seconds(item.get("shareLastTime"), f"{where}.shareLastTime"),
+                last_share_ts=unix_seconds(item.get("shareLastTime"), f"{where}.shareLastTime") or None,
             )
         )
     return tuple(workers)
@@ -254,7 +255,7 @@ def parse_earnings(rows: Sequence[Any]) -> tuple[Earning, ...]:
         earnings.append(
             Earning(
                 credited_at=day,
-                amount_sats=required_sats(item, "amount", where),
+                amount_sats=required_amount_sats(item, "amount", where),
                 kind="daily",
                 event_id=f"antpool:recv:{day}",
             )

@@ -7,14 +7,12 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from collector.adapters.backfill import history_days
+from collector.adapters.backfill import Bookmarks, history_days
 from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, credential_budget_key
 from collector.errors import NoData
 from collector.models import PoolAccountSnapshot
 from collector.pools.braiins import parse
 from collector.ratelimit import RateBudget
-
-DAY_S = 86_400
 
 
 class BraiinsSettings(PoolSourceSettings):
@@ -48,8 +46,7 @@ class BraiinsSource:
         self._settings = settings
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
-        self._rewards_ok_at: int | None = None  # when the daily rewards were last read
-        self._payouts_ok_at: int | None = None  # when the payouts were last read
+        self._read = Bookmarks()  # when the daily rewards and the payouts were last read
 
     @staticmethod
     def budget_key(settings: BraiinsSettings) -> str:
@@ -62,13 +59,14 @@ class BraiinsSource:
     def collect(self) -> PoolAccountSnapshot:
         """Profile is required; workers, rewards and payouts degrade to an issue if they fail."""
         now = int(self._ctx.clock())
+        self._read.begin()
         if self._ctx.coin != "BTC":
             raise NoData(f"Braiins Pool's account API serves BTC only, not {self._ctx.coin}")
         profile = parse.parse_profile(self._get("/accounts/profile/json/btc/"))
         # Each history reaches back to its own last success (the first poll after start-up: `history_days`).
         cap = self._settings.history_days
-        reward_days = history_days(now, self._rewards_ok_at, self._settings.reward_days, cap)
-        payout_days = history_days(now, self._payouts_ok_at, self._settings.payout_days, cap)
+        reward_days = history_days(now, self._read.get("rewards"), self._settings.reward_days, cap)
+        payout_days = history_days(now, self._read.get("payouts"), self._settings.payout_days, cap)
         sections = SectionCollector()
         workers = sections.fetch(
             "workers", lambda: parse.parse_workers(self._get("/accounts/workers/json/btc/"), profile.username)
@@ -82,9 +80,9 @@ class BraiinsSource:
             lambda: parse.parse_payouts(self._get("/accounts/payouts/json/btc", self._days(now, payout_days))),
         )
         if not sections.failed("rewards"):
-            self._rewards_ok_at = now
+            self._read.mark("rewards", now)
         if not sections.failed("payouts"):
-            self._payouts_ok_at = now
+            self._read.mark("payouts", now)
         return PoolAccountSnapshot(
             observed_at=now,
             coin=self._ctx.coin,
@@ -100,6 +98,11 @@ class BraiinsSource:
             settings=None,  # Braiins' API does not show the configured payout address.
             issues=tuple(sections.issues),
         )
+
+    def rollback(self) -> None:
+        """Undo this poll's bookmarks (the runner could not turn its snapshot into points): the next poll reads
+        the histories this one read again."""
+        self._read.rollback()
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> object:
         token = self._settings.secret("token") or ""

@@ -11,18 +11,18 @@ from typing import Any
 
 from collector.adapters.parsing import (
     Payload,
+    amount_sats,
     field,
     integer,
+    last_share_time,
     mapping,
     number,
+    required_amount_sats,
     required_integer,
-    required_sats,
     required_unix_time,
-    sats,
     scaled,
     sequence,
     text,
-    unix_time,
     without_account_prefix,
 )
 from collector.errors import BadResponse
@@ -60,8 +60,10 @@ def _unit_factor(obj: Payload, where: str) -> float:
 
 
 def _sum_counts(*counts: int | None) -> int | None:
-    present = [c for c in counts if c is not None]
-    return sum(present) if present else None
+    """The total of worker categories; one category missing makes it unknown (the pool sends all four)."""
+    if any(c is None for c in counts):
+        return None
+    return sum(c for c in counts if c is not None)
 
 
 def parse_profile(payload: Any) -> Profile:
@@ -77,7 +79,7 @@ def parse_profile(payload: Any) -> Profile:
         # "low" workers still hash (below their usual rate); "dis" means monitoring is switched off.
         workers_active=_sum_counts(integer(btc, "ok_workers", where), integer(btc, "low_workers", where)),
         workers_inactive=_sum_counts(integer(btc, "off_workers", where), integer(btc, "dis_workers", where)),
-        balance_sats=sats(btc, "current_balance", where),
+        balance_sats=amount_sats(btc, "current_balance", where),
     )
 
 
@@ -106,7 +108,7 @@ def parse_workers(payload: Any, username: str | None) -> tuple[WorkerStats, ...]
                 hashrate_hs=scaled(number(item, "hash_rate_5m", item_where), factor),
                 hashrate_1h_hs=scaled(number(item, "hash_rate_60m", item_where), factor),
                 hashrate_24h_hs=scaled(number(item, "hash_rate_24h", item_where), factor),
-                last_share_ts=unix_time(item, "last_share", item_where),
+                last_share_ts=last_share_time(item, "last_share", item_where),
             )
         )
     return tuple(result)
@@ -121,7 +123,7 @@ def parse_daily_rewards(payload: Any) -> tuple[Earning, ...]:
         item_where = f"{where}.daily_rewards[{i}]"
         item = mapping(raw, item_where)
         day = required_unix_time(item, "date", item_where)
-        amount = required_sats(item, "total_reward", item_where)
+        amount = required_amount_sats(item, "total_reward", item_where)
         earnings.append(Earning(credited_at=day, amount_sats=amount, kind="daily", event_id=f"braiins:daily:{day}"))
     return tuple(earnings)
 
@@ -154,7 +156,7 @@ def parse_payouts(payload: Any) -> tuple[Payout, ...]:
                     sent_at=requested,
                     amount_sats=amount,
                     address=address,
-                    txid=text(item, "tx_id", item_where),
+                    txid=text(item, "tx_id", item_where) or None,  # "" is no txid, as null is
                     status=status,
                     event_id=f"braiins:{channel}:{requested}:{amount}:{address}",
                 )

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from collector.adapters.backfill import Bookmarks
 from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, host_budget_key
 from collector.errors import NoData
 from collector.models import PoolAccountSnapshot
@@ -43,8 +44,7 @@ class EmcdSource:
         self._settings = settings
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
-        self._income_ok_at: int | None = None  # when the income list was last read
-        self._payouts_ok_at: int | None = None  # when the payout list was last read
+        self._read = Bookmarks()  # when the income and the payout lists were last read
 
     @staticmethod
     def budget_key(settings: EmcdSettings) -> str:
@@ -57,6 +57,7 @@ class EmcdSource:
     def collect(self) -> PoolAccountSnapshot:
         """Workers (hashrate) are required; info, income and payouts degrade to an issue if they fail."""
         now = int(self._ctx.clock())
+        self._read.begin()
         coin = self._ctx.coin
         if coin not in parse.COIN_NAMES:
             raise NoData(f"EMCD does not mine {coin}")
@@ -68,14 +69,15 @@ class EmcdSource:
         payouts = sections.fetch("payouts", lambda: parse.parse_payouts(self._get(f"/v1/{ticker}/payouts/")))
         recent_s = self._settings.recent_days * 86_400
         # Each list is written back to `recent_days` before its own last success; all of it until one succeeds.
-        if earnings is not None and self._income_ok_at is not None:
-            earnings = tuple(e for e in earnings if e.credited_at >= self._income_ok_at - recent_s)
-        if payouts is not None and self._payouts_ok_at is not None:
-            payouts = tuple(p for p in payouts if p.sent_at >= self._payouts_ok_at - recent_s)
+        income_read, payouts_read = self._read.get("income"), self._read.get("payouts")
+        if earnings is not None and income_read is not None:
+            earnings = tuple(e for e in earnings if e.credited_at >= income_read - recent_s)
+        if payouts is not None and payouts_read is not None:
+            payouts = tuple(p for p in payouts if p.sent_at >= payouts_read - recent_s)
         if earnings is not None:
-            self._income_ok_at = now
+            self._read.mark("income", now)
         if payouts is not None:
-            self._payouts_ok_at = now
+            self._read.mark("payouts", now)
         return PoolAccountSnapshot(
             observed_at=now,
             coin=coin,
@@ -91,6 +93,11 @@ class EmcdSource:
             settings=None if info is None else info.settings,
             issues=tuple(sections.issues),
         )
+
+    def rollback(self) -> None:
+        """Undo this poll's bookmarks (the runner could not turn its snapshot into points): the next poll writes
+        the lists this one read again."""
+        self._read.rollback()
 
     def _get(self, path_prefix: str) -> object:
         # The key travels in the path; HttpClient redacts it from every message it builds.

@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.adapters.parsing import (
+    amount_sats,
     field,
     integer,
+    last_share_time,
     mapping,
     number,
     payout_sats,
-    required_sats,
+    required_amount_sats,
     required_unix_time,
-    sats,
     sequence,
     text,
-    unix_time,
 )
 from collector.errors import AuthFailed, BadResponse, NoData
 from collector.models import Earning, Payout, PoolSettings, WorkerStats
@@ -68,16 +68,23 @@ def check_error(payload: Any, where: str) -> None:
         raise BadResponse(f"{where}: EMCD error code {code}: {message}")
 
 
+# EMCD's documented `active` states (reference §1.1): 1 active; 0 inactive, -1 dead, 2 "nonstable" are all
+# not hashing steadily. Any other value is a state nobody documented: refused, not read as offline.
+_ACTIVE_STATES = {1: True, 0: False, -1: False, 2: False}
+
+
 def _is_active(value: Any, where: str) -> bool | None:
-    """EMCD's `active`: 1 active; 0 inactive, -1 dead, 2 "nonstable" are all not hashing steadily."""
+    """EMCD's `active` (an integer or a digit string) as online / not online; None if absent."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise BadResponse(f"{where}: expected an integer state, got {type(value).__name__}")
-    try:
-        return int(value) == 1
-    except ValueError:
-        raise BadResponse(f"{where}: expected an integer state, got {str(value)[:20]!r}") from None
+    state = value if isinstance(value, int) else value.strip()
+    for known, online in _ACTIVE_STATES.items():
+        if state == known or state == str(known):
+            return online
+    shown = str(value)[:20] if isinstance(value, str) or abs(value) < 10**20 else "a huge integer"
+    raise BadResponse(f"{where}: unknown state {shown!r}")
 
 
 def parse_info(payload: Any, coin: str) -> AccountInfo:
@@ -91,7 +98,7 @@ def parse_info(payload: Any, coin: str) -> AccountInfo:
     section = mapping(body[name], f"{where}.{name}")
     address = text(section, "address", f"{where}.{name}")
     return AccountInfo(
-        balance_sats=sats(section, "balance", f"{where}.{name}"),
+        balance_sats=amount_sats(section, "balance", f"{where}.{name}"),
         settings=PoolSettings(payout_address=address or None),
     )
 
@@ -114,7 +121,7 @@ def parse_workers(payload: Any) -> WorkerSummary:
                 hashrate_hs=number(item, "hashrate", item_where),
                 hashrate_1h_hs=number(item, "hashrate1h", item_where),
                 hashrate_24h_hs=number(item, "hashrate24h", item_where),
-                last_share_ts=unix_time(item, "lastbeat", item_where),
+                last_share_ts=last_share_time(item, "lastbeat", item_where),
             )
         )
     dead = body.get("detailsDead")
@@ -122,7 +129,9 @@ def parse_workers(payload: Any) -> WorkerSummary:
     if isinstance(dead, dict):
         for name, lastbeat in sorted(dead.items()):
             workers.append(
-                WorkerStats(name=name, online=False, last_share_ts=unix_time({"lastbeat": lastbeat}, "lastbeat", where))
+                WorkerStats(
+                    name=name, online=False, last_share_ts=last_share_time({"lastbeat": lastbeat}, "lastbeat", where)
+                )
             )
     elif dead not in (None, []):
         raise BadResponse(f"{where}.detailsDead: expected an object, got {type(dead).__name__}")
@@ -133,7 +142,8 @@ def parse_workers(payload: Any) -> WorkerSummary:
         hashrate_1h_hs=number(totals, "hashrate1h", f"{where}.total_hashrate"),
         hashrate_24h_hs=number(totals, "hashrate24h", f"{where}.total_hashrate"),
         workers_active=integer(counts, "active", f"{where}.total_count"),
-        workers_inactive=None if inactive is None else inactive + (dead_count or 0),
+        # Both categories are documented (reference §1.1): one missing makes the total unknown, not a smaller one.
+        workers_inactive=None if inactive is None or dead_count is None else inactive + dead_count,
         workers=tuple(workers),
     )
 
@@ -147,7 +157,7 @@ def parse_income(payload: Any) -> tuple[Earning, ...]:
         item_where = f"{where}.income[{i}]"
         item = mapping(raw, item_where)
         credited = required_unix_time(item, "timestamp", item_where)
-        amount = required_sats(item, "income", item_where)
+        amount = required_amount_sats(item, "income", item_where)
         # The type is part of the credit's identity (one credit per day and type): without it a replay could not
         # find the same point again, so a row without one is refused rather than written under a made-up type.
         kind = text(item, "type", item_where, required=True) or ""

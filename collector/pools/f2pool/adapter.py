@@ -6,30 +6,17 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from collector.adapters.backfill import GapWatch
+from collector.adapters.backfill import DAY_S, Bookmarks, GapWatch, bins_between, complete_bins, history_start
 from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, credential_budget_key
-from collector.errors import NoData
+from collector.errors import NoData, RateLimited
 from collector.models import HashrateSample, PoolAccountSnapshot
 from collector.pools.f2pool import parse
 from collector.ratelimit import RateBudget
 
-DAY_S = 86_400
 HOUR_S = 3_600
 # `/v2/hash_rate/history`: `interval` is a multiple of 600 s, `duration` at most 30 days (reference §3.2).
 HISTORY_BIN_S = 600
 HISTORY_MAX_S = 30 * DAY_S
-
-
-def bills_start(now: int, last_ok_at: int | None, recent_days: int, cap_days: int) -> int:
-    """The oldest bill time to ask for: `recent_days` before the bills were last read (or before now, if later),
-    but no more than `cap_days` back; the first poll after start-up (nothing read yet) asks for the cap.
-
-    That is the union of the windows the polls that failed or never ran would have read.
-    """
-    oldest = now - max(cap_days, recent_days) * DAY_S
-    if last_ok_at is None:
-        return oldest
-    return max(oldest, min(now, last_ok_at) - recent_days * DAY_S)
 
 
 class F2PoolSettings(PoolSourceSettings):
@@ -65,8 +52,9 @@ class F2PoolSource:
         self._settings = settings
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
-        self._bills_ok_at: int | None = None  # when the bills were last read in full
-        self._gaps = GapWatch(min(settings.backfill_hours * HOUR_S, HISTORY_MAX_S))
+        self._read = Bookmarks()  # when the bills were last read in full
+        self._gaps = GapWatch(min(settings.backfill_hours * HOUR_S, HISTORY_MAX_S), ctx.interval_s)
+        self._rate_limited = False  # the last poll failed on a 429: the next defers the history read
 
     @staticmethod
     def budget_key(settings: F2PoolSettings) -> str:
@@ -81,7 +69,16 @@ class F2PoolSource:
     def collect(self) -> PoolAccountSnapshot:
         """Account hashrate is required; workers, balance, bills and the wallet degrade to an issue if they fail."""
         now = int(self._ctx.clock())
+        self._read.begin()
         gap_start = self._gaps.gap_start(now)
+        defer_history, self._rate_limited = self._rate_limited, False
+        try:
+            return self._collect(now, gap_start, defer_history)
+        except RateLimited:
+            self._rate_limited = True
+            raise
+
+    def _collect(self, now: int, gap_start: int | None, defer_history: bool) -> PoolAccountSnapshot:
         coin = self._ctx.coin
         currency = parse.CURRENCIES.get(coin)
         if currency is None:
@@ -94,7 +91,7 @@ class F2PoolSource:
             "workers", lambda: parse.parse_workers(self._post("/v2/hash_rate/worker/list", account), user)
         )
         balance = sections.fetch("balance", lambda: parse.parse_balance(self._post("/v2/assets/balance", account)))
-        start = bills_start(now, self._bills_ok_at, self._settings.recent_days, self._settings.history_days)
+        start = history_start(now, self._read.get("bills"), self._settings.recent_days, self._settings.history_days)
         bills = {**account, "type": "revenue,payout", "start_time": start, "end_time": now}
         transactions = sections.fetch(
             "transactions",
@@ -105,11 +102,13 @@ class F2PoolSource:
             lambda: parse.parse_mining_user(self._post("/v2/mining_user/get", {"mining_user_name": user}), currency),
         )
         history: tuple[HashrateSample, ...] | None = ()
-        if gap_start is not None:
+        # Right after a 429 backoff the gap's read waits a poll: the gap stays open, the next poll reads it.
+        deferred = gap_start is not None and defer_history
+        if gap_start is not None and not deferred:
             history = sections.fetch("hashrate_history", lambda: self._hashrate_history(account, now, gap_start))
         if not sections.failed("transactions"):
-            self._bills_ok_at = now
-        if history is not None:
+            self._read.mark("bills", now)
+        if history is not None and not deferred:
             self._gaps.covered(now)
         earnings, payouts = transactions if transactions is not None else ((), ())
         return PoolAccountSnapshot(
@@ -129,15 +128,19 @@ class F2PoolSource:
             hashrate_history=history or (),
         )
 
+    def rollback(self) -> None:
+        """Undo this poll's bookmarks (the runner could not turn its snapshot into points): the next poll reads
+        the bills and the hashrate history this one read again."""
+        self._read.rollback()
+        self._gaps.rollback()
+
     def _hashrate_history(self, account: dict[str, Any], now: int, since: int) -> tuple[HashrateSample, ...]:
-        """The account's 10-minute bins from the bin holding `since` to now (whole bins, at most the cap)."""
+        """The account's complete 10-minute bins from the bin holding `since` to now (at most the cap)."""
         cap = min(self._settings.backfill_hours * HOUR_S, HISTORY_MAX_S)
-        bins = -(-(now - since) // HISTORY_BIN_S) + 1  # whole bins, and the one `since` falls in
-        duration = min(cap, bins * HISTORY_BIN_S)
+        duration = bins_between(now, since, HISTORY_BIN_S, cap) * HISTORY_BIN_S
         body = {**account, "interval": HISTORY_BIN_S, "duration": duration}
         samples = parse.parse_hashrate_history(self._post("/v2/hash_rate/history", body), HISTORY_BIN_S)
-        # Only what was asked for: bins older than the window (beyond `backfill_hours`) stay missing.
-        return tuple(s for s in samples if now - duration <= s.at <= now)
+        return complete_bins(samples, oldest=now - duration, now=now, bin_s=HISTORY_BIN_S, where="hash_rate/history")
 
     def _post(self, path: str, body: dict[str, Any]) -> object:
         token = self._settings.secret("token") or ""

@@ -17,7 +17,6 @@ from collector.adapters.parsing import (
     integer,
     mapping,
     number,
-    required_integer,
     required_sats,
     required_unix_time,
     sats,
@@ -256,7 +255,8 @@ def parse_hashrate_history(payload: Any, interval_s: int) -> tuple[HashrateSampl
 
     The list is read from `history` (the doc) or `hash_rate_list` (Tether's mock). A bin without a `hash_rate`
     (absent or null) is left out: a bin the pool has no figure for stays missing, never 0. Each sample spans
-    the `interval_s` asked for; a timestamp repeated keeps its last figure.
+    the `interval_s` asked for. A timestamp that is not unix seconds (milliseconds, say) or that is repeated is
+    a BadResponse: which of two figures for one bin is right cannot be told.
     """
     where = "hash_rate/history"
     check_error(payload, where)
@@ -265,12 +265,16 @@ def parse_hashrate_history(payload: Any, interval_s: int) -> tuple[HashrateSampl
     if key is None:
         raise BadResponse(f"{where}: missing 'history' (or 'hash_rate_list')")
     rows = body[key]
-    bins: dict[int, HashrateSample] = {}
+    seen: set[int] = set()
+    bins: list[HashrateSample] = []
     for i, raw in enumerate(sequence([] if rows is None else rows, f"{where}.{key}")):
         item_where = f"{where}.{key}[{i}]"
         item = mapping(raw, item_where)
-        at = required_integer(item, "timestamp", item_where)
+        at = required_unix_time(item, "timestamp", item_where)
+        if at in seen:
+            raise BadResponse(f"{item_where}.timestamp: bin {at} appears twice")
+        seen.add(at)
         rate = scaled(number(item, "hash_rate", item_where), hashrate_factor("H/s"))
         if rate is not None:
-            bins[at] = HashrateSample(at=at, hashrate_hs=rate, window_s=interval_s)
-    return tuple(bins[at] for at in sorted(bins))
+            bins.append(HashrateSample(at=at, hashrate_hs=rate, window_s=interval_s))
+    return tuple(sorted(bins, key=lambda sample: sample.at))

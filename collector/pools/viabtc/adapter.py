@@ -8,15 +8,15 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field
 
-from collector.adapters.backfill import GapWatch, history_days
+from collector.adapters.backfill import Bookmarks, GapWatch, bins_between, complete_bins, history_days
 from collector.adapters.base import HttpUrl, PoolSourceSettings, SectionCollector, SourceContext, credential_budget_key
+from collector.errors import RateLimited
 from collector.models import HashrateSample, PoolAccountSnapshot, SectionIssue
 from collector.pools.viabtc import parse
 from collector.ratelimit import RateBudget
 
 API_PREFIX = "/res/openapi/v1/"
 PAGE_SIZE = 100
-DAY_S = 86_400
 HOUR_S = 3_600
 # `hashrate/chart?interval=min`: one point per 10 minutes; `period` is the number of points (reference §4.2).
 CHART_BIN_S = 600
@@ -60,9 +60,9 @@ class ViabtcSource:
         self._settings = settings
         self._ctx = ctx
         self._base = settings.base_url.rstrip("/")
-        self._profit_ok_at: int | None = None  # when the profit history was last read in full
-        self._payments_ok_at: int | None = None  # when the payment history was last read in full
-        self._gaps = GapWatch(settings.backfill_hours * HOUR_S)
+        self._read = Bookmarks()  # when the profit and payment histories were last read in full
+        self._gaps = GapWatch(settings.backfill_hours * HOUR_S, ctx.interval_s)
+        self._rate_limited = False  # the last poll failed on a 429: the next defers the hashrate chart
 
     @staticmethod
     def budget_key(settings: ViabtcSettings) -> str:
@@ -77,22 +77,32 @@ class ViabtcSource:
     def collect(self) -> PoolAccountSnapshot:
         """Hashrate is required; account, workers, profit and payments degrade to an issue if they fail."""
         now = int(self._ctx.clock())
+        self._read.begin()
         gap_start = self._gaps.gap_start(now)
+        defer_history, self._rate_limited = self._rate_limited, False
+        try:
+            return self._collect(now, gap_start, defer_history)
+        except RateLimited:
+            self._rate_limited = True
+            raise
+
+    def _collect(self, now: int, gap_start: int | None, defer_history: bool) -> PoolAccountSnapshot:
         coin = self._ctx.coin
         totals = parse.parse_hashrate(self._get("hashrate", [("coin", coin)]))
         sections = SectionCollector()
         account = sections.fetch("account", lambda: parse.parse_account(self._get("account", []), coin))
         username = None if account is None else account.username
         cap = self._settings.history_days
-        profit_range = self._days(now, history_days(now, self._profit_ok_at, self._settings.profit_days, cap))
-        payment_range = self._days(now, history_days(now, self._payments_ok_at, self._settings.payment_days, cap))
+        profit_range = self._days(now, history_days(now, self._read.get("profit"), self._settings.profit_days, cap))
+        payment_days = history_days(now, self._read.get("payments"), self._settings.payment_days, cap)
+        payment_range = self._days(now, payment_days)
 
         workers = self._paged_section(
             sections,
             "workers",
             "hashrate/worker",
             [("coin", coin)],
-            lambda rows: parse.parse_workers(rows, username),
+            lambda rows: parse.parse_workers(rows, username, sections.issues),
         )
         earnings = self._paged_section(
             sections,
@@ -109,14 +119,16 @@ class ViabtcSource:
             parse.parse_payments,
         )
         history: tuple[HashrateSample, ...] | None = ()
-        if gap_start is not None:
+        # Right after a 429 backoff the gap's read waits a poll: the gap stays open, the next poll reads it.
+        deferred = gap_start is not None and defer_history
+        if gap_start is not None and not deferred:
             history = sections.fetch("hashrate_history", lambda: self._hashrate_chart(coin, now, gap_start))
         # Each history reaches back to its own last success, whatever else failed.
         if not sections.failed("profit"):
-            self._profit_ok_at = now
+            self._read.mark("profit", now)
         if not sections.failed("payments"):
-            self._payments_ok_at = now
-        if history is not None:
+            self._read.mark("payments", now)
+        if history is not None and not deferred:
             self._gaps.covered(now)
         return PoolAccountSnapshot(
             observed_at=now,
@@ -135,15 +147,19 @@ class ViabtcSource:
             hashrate_history=history or (),
         )
 
+    def rollback(self) -> None:
+        """Undo this poll's bookmarks (the runner could not turn its snapshot into points): the next poll reads
+        the profit, payments and hashrate chart this one read again."""
+        self._read.rollback()
+        self._gaps.rollback()
+
     def _hashrate_chart(self, coin: str, now: int, since: int) -> tuple[HashrateSample, ...]:
-        """The account's 10-minute points from the one holding `since` to now (at most `backfill_hours`)."""
-        cap_points = self._settings.backfill_hours * HOUR_S // CHART_BIN_S
-        points = min(cap_points, -(-(now - since) // CHART_BIN_S) + 1)  # whole bins, and the one `since` is in
+        """The account's complete 10-minute points from the one holding `since` to now (at most the cap)."""
+        points = bins_between(now, since, CHART_BIN_S, self._settings.backfill_hours * HOUR_S)
         params = [("coin", coin), ("interval", "min"), ("period", str(points))]
         samples = parse.parse_hashrate_chart(self._get("hashrate/chart", params), CHART_BIN_S)
-        # Only what was asked for: points older than the window (beyond `backfill_hours`) stay missing.
         oldest = now - points * CHART_BIN_S
-        return tuple(s for s in samples if oldest <= s.at <= now)
+        return complete_bins(samples, oldest=oldest, now=now, bin_s=CHART_BIN_S, where="hashrate/chart")
 
     def _paged_section(
         self,

@@ -17,23 +17,23 @@ from urllib.parse import urlencode
 
 from collector.adapters.parsing import (
     Payload,
+    amount_sats,
     field,
     integer,
+    last_share_time,
     mapping,
     number,
     payout_sats,
-    required_integer,
-    required_sats,
+    record_id,
+    required_amount_sats,
     required_unix_time,
-    sats,
     scaled,
     sequence,
     text,
-    unix_time,
     without_account_prefix,
 )
 from collector.errors import AuthFailed, BadResponse
-from collector.models import Earning, HashrateSample, Payout, PoolSettings, WorkerStats
+from collector.models import Earning, HashrateSample, Payout, PoolSettings, SectionIssue, WorkerStats
 from collector.units import hashrate_factor
 
 # Error codes that mean "your credentials (or where you call from) are not accepted" (reference §4.1).
@@ -195,14 +195,21 @@ def parse_account(payload: Any, coin: str) -> AccountInfo:
         settings = PoolSettings(payout_address=address or None)
     return AccountInfo(
         username=username or None,
-        balance_sats=None if balance is None else sats(balance, "amount", f"{where}.balance"),
+        balance_sats=None if balance is None else amount_sats(balance, "amount", f"{where}.balance"),
         settings=settings,
     )
 
 
-def parse_workers(rows: Sequence[Any], username: str | None) -> tuple[WorkerStats, ...]:
-    """Rows of `hashrate/worker` pages: name, `active`/`unactive` (sic), windows in H/s, last activity."""
+def parse_workers(
+    rows: Sequence[Any], username: str | None, issues: list[SectionIssue] | None = None
+) -> tuple[WorkerStats, ...]:
+    """Rows of `hashrate/worker` pages: name, `active`/`unactive` (sic), windows in H/s, last activity.
+
+    With the account name unknown, a worker whose name has a dot is left out (the others are kept) and, when
+    `issues` is given, one `workers` issue says how many were.
+    """
     workers = []
+    ambiguous = 0
     for i, raw in enumerate(rows):
         where = f"hashrate/worker[{i}]"
         item = mapping(raw, where)
@@ -210,7 +217,8 @@ def parse_workers(rows: Sequence[Any], username: str | None) -> tuple[WorkerStat
         if username is None and "." in name:
             # "farmop.rack2x05" or a worker really named so? Only the account name (from `account`) can tell;
             # guessing would write the same worker under a second `worker` tag.
-            raise BadResponse(f"{where}.worker_name: {name[:40]!r} may carry the account prefix, account unknown")
+            ambiguous += 1
+            continue
         status = text(item, "worker_status", where)
         workers.append(
             WorkerStats(
@@ -219,9 +227,12 @@ def parse_workers(rows: Sequence[Any], username: str | None) -> tuple[WorkerStat
                 hashrate_hs=number(item, "hashrate_10min", where),
                 hashrate_1h_hs=number(item, "hashrate_1hour", where),
                 hashrate_24h_hs=number(item, "hashrate_24hour", where),
-                last_share_ts=unix_time(item, "last_active", where),
+                last_share_ts=last_share_time(item, "last_active", where),
             )
         )
+    if ambiguous and issues is not None:
+        message = f"hashrate/worker: {ambiguous} worker name(s) with a dot left out: the account name is unknown"
+        issues.append(SectionIssue("workers", "bad_response", message))
     return tuple(workers)
 
 
@@ -248,7 +259,7 @@ def parse_profit_history(rows: Sequence[Any]) -> tuple[Earning, ...]:
         earnings.append(
             Earning(
                 credited_at=start,
-                amount_sats=required_sats(item, "total_profit", where),
+                amount_sats=required_amount_sats(item, "total_profit", where),
                 kind="daily",
                 event_id=f"viabtc:daily:{day}",
             )
@@ -266,9 +277,7 @@ def parse_payments(rows: Sequence[Any]) -> tuple[Payout, ...]:
     for i, raw in enumerate(rows):
         where = f"wallet/payment/history[{i}]"
         item = mapping(raw, where)
-        payment_id = item.get("id")
-        if isinstance(payment_id, bool) or not isinstance(payment_id, int | str) or str(payment_id).strip() == "":
-            raise BadResponse(f"{where}: missing or invalid 'id'")
+        payment_id = record_id(item, "id", where)
         txid = text(item, "tx", where)
         if not txid:
             continue
@@ -301,18 +310,23 @@ def parse_hashrate_chart(payload: Any, window_s: int) -> tuple[HashrateSample, .
 
     `data` is the list of points (or, should the pool page it, an object with the list under `data`). A point
     without a `hashrate` (absent or null) is left out: the pool has no figure for it, so it stays missing, never
-    0. Each sample spans `window_s` (600 s for `interval=min`); a timestamp repeated keeps its last figure.
+    0. Each sample spans `window_s` (600 s for `interval=min`). A timestamp that is not unix seconds
+    (milliseconds, say) or that is repeated is a BadResponse: which of two figures for one bin is right cannot be told.
     """
     where = "hashrate/chart"
     data = field(unwrap(payload, where), "data", where)
     if isinstance(data, Mapping):
         data = field(data, "data", f"{where}.data")
-    bins: dict[int, HashrateSample] = {}
+    seen: set[int] = set()
+    bins: list[HashrateSample] = []
     for i, raw in enumerate(sequence([] if data is None else data, f"{where}.data")):
         item_where = f"{where}.data[{i}]"
         item = mapping(raw, item_where)
-        at = required_integer(item, "timestamp", item_where)
+        at = required_unix_time(item, "timestamp", item_where)
+        if at in seen:
+            raise BadResponse(f"{item_where}.timestamp: point {at} appears twice")
+        seen.add(at)
         rate = scaled(number(item, "hashrate", item_where), hashrate_factor("H/s"))
         if rate is not None:
-            bins[at] = HashrateSample(at=at, hashrate_hs=rate, window_s=window_s)
-    return tuple(bins[at] for at in sorted(bins))
+            bins.append(HashrateSample(at=at, hashrate_hs=rate, window_s=window_s))
+    return tuple(sorted(bins, key=lambda sample: sample.at))
