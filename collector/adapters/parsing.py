@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from collector.errors import BadResponse
+from collector.models import HashrateSample
 from collector.units import UnitError, coins_to_sats
 
 Payload = Mapping[str, Any]
@@ -203,3 +204,25 @@ def scaled(value: float | None, factor: float, where: str = "value") -> float | 
 
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
+
+
+def hashrate_samples(rows: Any, where: str, *, rate_key: str, window_s: int) -> tuple[HashrateSample, ...]:
+    """A pool's hashrate history (rows of `timestamp` unix s and `rate_key` in H/s) as samples, oldest first.
+
+    A row without a figure (absent or null) is left out: that bin stays missing, never 0. A timestamp that is
+    not unix seconds (milliseconds, say) or that is repeated is a BadResponse: which of two figures for one bin
+    is right cannot be told. Every sample spans `window_s`.
+    """
+    seen: set[int] = set()
+    samples: list[HashrateSample] = []
+    for i, raw in enumerate(sequence([] if rows is None else rows, where)):
+        item_where = f"{where}[{i}]"
+        item = mapping(raw, item_where)
+        at = required_unix_time(item, "timestamp", item_where)
+        if at in seen:
+            raise BadResponse(f"{item_where}.timestamp: bin {at} appears twice")
+        seen.add(at)
+        rate = scaled(number(item, rate_key, item_where), 1.0, item_where)
+        if rate is not None:
+            samples.append(HashrateSample(at=at, hashrate_hs=rate, window_s=window_s))
+    return tuple(sorted(samples, key=lambda sample: sample.at))

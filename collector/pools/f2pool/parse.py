@@ -14,13 +14,13 @@ from typing import Any
 from collector.adapters.parsing import (
     Payload,
     field,
+    hashrate_samples,
     integer,
     mapping,
     number,
     required_sats,
     required_unix_time,
     sats,
-    scaled,
     sequence,
     text,
     unix_time,
@@ -28,7 +28,6 @@ from collector.adapters.parsing import (
 )
 from collector.errors import AuthFailed, BadResponse, RateLimited
 from collector.models import Earning, HashrateSample, Payout, PoolSettings, WorkerStats
-from collector.units import hashrate_factor
 
 # The `currency` names of the coins F2Pool's hashrate module serves (reference §3.1).
 CURRENCIES: dict[str, str] = {"BTC": "bitcoin", "BCH": "bitcoin-cash", "LTC": "litecoin"}
@@ -264,17 +263,4 @@ def parse_hashrate_history(payload: Any, interval_s: int) -> tuple[HashrateSampl
     key = next((name for name in _HISTORY_KEYS if name in body), None)
     if key is None:
         raise BadResponse(f"{where}: missing 'history' (or 'hash_rate_list')")
-    rows = body[key]
-    seen: set[int] = set()
-    bins: list[HashrateSample] = []
-    for i, raw in enumerate(sequence([] if rows is None else rows, f"{where}.{key}")):
-        item_where = f"{where}.{key}[{i}]"
-        item = mapping(raw, item_where)
-        at = required_unix_time(item, "timestamp", item_where)
-        if at in seen:
-            raise BadResponse(f"{item_where}.timestamp: bin {at} appears twice")
-        seen.add(at)
-        rate = scaled(number(item, "hash_rate", item_where), hashrate_factor("H/s"))
-        if rate is not None:
-            bins.append(HashrateSample(at=at, hashrate_hs=rate, window_s=interval_s))
-    return tuple(sorted(bins, key=lambda sample: sample.at))
+    return hashrate_samples(body[key], f"{where}.{key}", rate_key="hash_rate", window_s=interval_s)

@@ -19,6 +19,7 @@ from collector.adapters.parsing import (
     Payload,
     amount_sats,
     field,
+    hashrate_samples,
     integer,
     last_share_time,
     mapping,
@@ -27,14 +28,12 @@ from collector.adapters.parsing import (
     record_id,
     required_amount_sats,
     required_unix_time,
-    scaled,
     sequence,
     text,
     without_account_prefix,
 )
 from collector.errors import AuthFailed, BadResponse
 from collector.models import Earning, HashrateSample, Payout, PoolSettings, SectionIssue, WorkerStats
-from collector.units import hashrate_factor
 
 # Error codes that mean "your credentials (or where you call from) are not accepted" (reference §4.1).
 AUTH_CODES: dict[int, str] = {
@@ -317,16 +316,4 @@ def parse_hashrate_chart(payload: Any, window_s: int) -> tuple[HashrateSample, .
     data = field(unwrap(payload, where), "data", where)
     if isinstance(data, Mapping):
         data = field(data, "data", f"{where}.data")
-    seen: set[int] = set()
-    bins: list[HashrateSample] = []
-    for i, raw in enumerate(sequence([] if data is None else data, f"{where}.data")):
-        item_where = f"{where}.data[{i}]"
-        item = mapping(raw, item_where)
-        at = required_unix_time(item, "timestamp", item_where)
-        if at in seen:
-            raise BadResponse(f"{item_where}.timestamp: point {at} appears twice")
-        seen.add(at)
-        rate = scaled(number(item, "hashrate", item_where), hashrate_factor("H/s"))
-        if rate is not None:
-            bins.append(HashrateSample(at=at, hashrate_hs=rate, window_s=window_s))
-    return tuple(sorted(bins, key=lambda sample: sample.at))
+    return hashrate_samples(data, f"{where}.data", rate_key="hashrate", window_s=window_s)
