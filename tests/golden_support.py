@@ -34,3 +34,22 @@ def assert_matches_expected(folder: Path, result: PollResult, lines: list[str], 
     assert lines[0].startswith("source_health,")
     assert f'error_kind="{kind}"' in lines[0]
     assert "success=0i,stale=1i" in lines[0]
+
+
+def split_unescaped(text: str, separator: str, *, quotes: bool) -> list[str]:
+    """Split line-protocol text at `separator` outside backslash escapes (and, if `quotes`, outside strings)."""
+    parts, current, escaped, quoted = [], "", False, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"' and quotes:
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    parts.append(current)
+    return parts

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from golden_support import split_unescaped
 from pydantic import BaseModel
 
 import collector.devices
@@ -144,25 +145,6 @@ def points_table(entry: Entry) -> dict[tuple[str, str], str]:
             row = dict(zip(header, cells, strict=False))
             rows[(row["measurement"], row["field"])] = row["type"]
     return rows
-
-
-def split_unescaped(text: str, separator: str, *, quotes: bool) -> list[str]:
-    """Split line-protocol text at `separator` outside backslash escapes (and, if `quotes`, outside strings)."""
-    parts, current, escaped, quoted = [], "", False, False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"' and quotes:
-            quoted = not quoted
-        elif char == separator and not quoted:
-            parts.append(current)
-            current = ""
-            continue
-        current += char
-    parts.append(current)
-    return parts
 
 
 def golden_cases(entry: Entry) -> list[Path]:

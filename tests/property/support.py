@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from golden_support import split_unescaped
 from requests.structures import CaseInsensitiveDict
 from test_golden import WIRES, Case, PoolServer, build_target
 from test_golden import discover as discover_http_cases
@@ -59,25 +60,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.points is not None
-
-
-def split_unescaped(text: str, separator: str, *, quotes: bool) -> list[str]:
-    """Split line-protocol text at `separator` outside backslash escapes (and, if `quotes`, outside strings)."""
-    parts, current, escaped, quoted = [], "", False, False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"' and quotes:
-            quoted = not quoted
-        elif char == separator and not quoted:
-            parts.append(current)
-            current = ""
-            continue
-        current += char
-    parts.append(current)
-    return parts
 
 
 def points_of(lines: list[str]) -> dict[tuple[str, str, str], dict[str, str]]:
