@@ -20,8 +20,10 @@ class GapWatch:
     successful poll, and its history read if it needed one). The gap then reaches back to that time, capped at
     `cap_s`. A late or early run does not change what counts as a gap: the interval is given, not guessed.
 
-    `rollback()` undoes this poll's `covered()` when the runner could not turn the poll into points, so the
-    next poll reads the gap again.
+    `rate_limited()` says a poll was refused with a 429: the next poll leaves its gap open (`gap_start` gives
+    None and its `covered()` changes nothing) and the poll after reads it, so the first poll after a backoff
+    makes only the normal requests. `rollback()` undoes this poll's `covered()` when the runner could not turn
+    the poll into points, so the next poll reads the gap again.
     """
 
     def __init__(self, cap_s: int, interval_s: float) -> None:
@@ -29,10 +31,18 @@ class GapWatch:
         self._interval_s = interval_s
         self._covered_at: int | None = None
         self._before: int | None = None
+        self._after_429 = False  # the last poll was refused with a 429
+        self._deferred = False  # this poll leaves its gap for the next
 
     def gap_start(self, now: int) -> int | None:
-        """Call once per poll, first: the start of the gap this poll must fill, or None if there is none."""
+        """Call once per poll, first: the start of the gap this poll must fill, or None if there is none (or it
+        waits for the next poll, right after a 429)."""
         self._before = self._covered_at
+        gap = self._gap(now)
+        self._deferred, self._after_429 = gap is not None and self._after_429, False
+        return None if self._deferred else gap
+
+    def _gap(self, now: int) -> int | None:
         floor = now - self._cap_s
         if self._covered_at is None:
             return floor
@@ -41,8 +51,13 @@ class GapWatch:
         return max(self._covered_at, floor)
 
     def covered(self, now: int) -> None:
-        """Record that the account's hashrate is known up to `now`."""
-        self._covered_at = now
+        """Record that the account's hashrate is known up to `now` (not on a poll that deferred its gap)."""
+        if not self._deferred:
+            self._covered_at = now
+
+    def rate_limited(self) -> None:
+        """The poll was refused with a 429: the next poll's gap read waits one more poll."""
+        self._after_429 = True
 
     def rollback(self) -> None:
         """Put the mark back where it was before this poll's `gap_start()`."""

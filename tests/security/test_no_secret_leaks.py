@@ -18,10 +18,9 @@ import json
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -30,6 +29,7 @@ import requests
 from demo_config import DemoConfig, copy_demo_config
 from pypdf import PdfReader
 from security_support import MINEWATCH, REPO, clean_env, run_minewatch
+from servers import serving
 
 from simulator.local_servers import InfluxdServer, free_port
 from simulator.scenario import load_scenario
@@ -93,12 +93,8 @@ class _Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def echo_pool() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Echo) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,6 @@ class F2PoolSource:
         self._base = settings.base_url.rstrip("/")
         self._read = Bookmarks()  # when the bills were last read in full
         self._gaps = GapWatch(min(settings.backfill_hours * HOUR_S, HISTORY_MAX_S), ctx.interval_s)
-        self._rate_limited = False  # the last poll failed on a 429: the next defers the history read
 
     @staticmethod
     def budget_key(settings: F2PoolSettings) -> str:
@@ -71,14 +70,13 @@ class F2PoolSource:
         now = int(self._ctx.clock())
         self._read.begin()
         gap_start = self._gaps.gap_start(now)
-        defer_history, self._rate_limited = self._rate_limited, False
         try:
-            return self._collect(now, gap_start, defer_history)
+            return self._collect(now, gap_start)
         except RateLimited:
-            self._rate_limited = True
+            self._gaps.rate_limited()
             raise
 
-    def _collect(self, now: int, gap_start: int | None, defer_history: bool) -> PoolAccountSnapshot:
+    def _collect(self, now: int, gap_start: int | None) -> PoolAccountSnapshot:
         coin = self._ctx.coin
         currency = parse.CURRENCIES.get(coin)
         if currency is None:
@@ -102,13 +100,11 @@ class F2PoolSource:
             lambda: parse.parse_mining_user(self._post("/v2/mining_user/get", {"mining_user_name": user}), currency),
         )
         history: tuple[HashrateSample, ...] | None = ()
-        # Right after a 429 backoff the gap's read waits a poll: the gap stays open, the next poll reads it.
-        deferred = gap_start is not None and defer_history
-        if gap_start is not None and not deferred:
+        if gap_start is not None:
             history = sections.fetch("hashrate_history", lambda: self._hashrate_history(account, now, gap_start))
         if not sections.failed("transactions"):
             self._read.mark("bills", now)
-        if history is not None and not deferred:
+        if history is not None:
             self._gaps.covered(now)
         earnings, payouts = transactions if transactions is not None else ((), ())
         return PoolAccountSnapshot(

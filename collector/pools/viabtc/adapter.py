@@ -62,7 +62,6 @@ class ViabtcSource:
         self._base = settings.base_url.rstrip("/")
         self._read = Bookmarks()  # when the profit and payment histories were last read in full
         self._gaps = GapWatch(settings.backfill_hours * HOUR_S, ctx.interval_s)
-        self._rate_limited = False  # the last poll failed on a 429: the next defers the hashrate chart
 
     @staticmethod
     def budget_key(settings: ViabtcSettings) -> str:
@@ -79,14 +78,13 @@ class ViabtcSource:
         now = int(self._ctx.clock())
         self._read.begin()
         gap_start = self._gaps.gap_start(now)
-        defer_history, self._rate_limited = self._rate_limited, False
         try:
-            return self._collect(now, gap_start, defer_history)
+            return self._collect(now, gap_start)
         except RateLimited:
-            self._rate_limited = True
+            self._gaps.rate_limited()
             raise
 
-    def _collect(self, now: int, gap_start: int | None, defer_history: bool) -> PoolAccountSnapshot:
+    def _collect(self, now: int, gap_start: int | None) -> PoolAccountSnapshot:
         coin = self._ctx.coin
         totals = parse.parse_hashrate(self._get("hashrate", [("coin", coin)]))
         sections = SectionCollector()
@@ -119,16 +117,14 @@ class ViabtcSource:
             parse.parse_payments,
         )
         history: tuple[HashrateSample, ...] | None = ()
-        # Right after a 429 backoff the gap's read waits a poll: the gap stays open, the next poll reads it.
-        deferred = gap_start is not None and defer_history
-        if gap_start is not None and not deferred:
+        if gap_start is not None:
             history = sections.fetch("hashrate_history", lambda: self._hashrate_chart(coin, now, gap_start))
         # Each history reaches back to its own last success, whatever else failed.
         if not sections.failed("profit"):
             self._read.mark("profit", now)
         if not sections.failed("payments"):
             self._read.mark("payments", now)
-        if history is not None and not deferred:
+        if history is not None:
             self._gaps.covered(now)
         return PoolAccountSnapshot(
             observed_at=now,
